@@ -1,0 +1,161 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SignJWT } from 'jose';
+import type { DestinationStream, Logger } from 'pino';
+import type { Config } from './config.ts';
+import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
+import { createSandbox, type Sandbox, type SandboxOptions } from './sandbox/server.ts';
+import { createAuthenticator } from './server/auth.ts';
+import type { Services } from './server/context.ts';
+import { createDecisionCache } from './server/decision-cache.ts';
+import { createHttpHandler } from './server/http.ts';
+import { createLogger } from './server/logger.ts';
+import { createPdfLinks } from './server/pdf-links.ts';
+import { createGateway } from './server/yoga.ts';
+
+export interface StartOptions {
+  /** Where logs go (default stdout); tests capture them here. */
+  logDestination?: DestinationStream;
+  /** Options for the embedded sandbox in sandbox mode (tests make tokens short, faults...). */
+  sandbox?: Partial<SandboxOptions>;
+  /** Overrides for the Didit client (tests shorten retries and timeouts). */
+  didit?: Partial<DiditClientOptions>;
+  /** Trusted documents, hash -> document, for `TRUSTED_DOCUMENTS`. */
+  persistedDocuments?: Record<string, string>;
+}
+
+export interface RunningGateway {
+  /** Where the gateway listens, e.g. http://127.0.0.1:4000. */
+  url: string;
+  server: Server;
+  services: Services;
+  log: Logger;
+  /** The embedded Didit simulator, in sandbox mode. */
+  sandbox?: { url: string; instance: Sandbox };
+  /** Ready-made caller tokens, in sandbox mode. */
+  demoTokens?: { applicant: string; applicantSub: string; reviewer: string };
+  /** Stops taking requests, lets in-flight ones finish (up to `graceMs`), then closes everything. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const DEMO_TOKEN_LIFETIME = '24h';
+
+/**
+ * Starts the gateway as configured: in sandbox mode with the Didit simulator in-process, and
+ * listening on `config.port` (0 picks a free port). The only place that opens sockets.
+ */
+export async function startGateway(config: Config, options: StartOptions = {}): Promise<RunningGateway> {
+  const log = createLogger(config.logLevel, options.logDestination);
+
+  let sandbox: RunningGateway['sandbox'];
+  let didit = config.didit;
+  let jwtSecret = config.auth.jwtSecret;
+  if (config.sandbox) {
+    const instance = createSandbox({
+      clientId: config.sandboxServer.clientId,
+      clientSecret: config.sandboxServer.clientSecret,
+      ...options.sandbox,
+    });
+    const { url } = await instance.listen(config.sandboxServer.port, '127.0.0.1');
+    sandbox = { url, instance };
+    didit = { ...didit, authUrl: url, apiUrl: url };
+    // Sandbox mode verifies callers with a secret of its own unless one is configured.
+    if (!jwtSecret && !config.auth.jwksUrl) jwtSecret = randomBytes(32).toString('base64url');
+  }
+
+  const client = createDiditClient({ ...didit, ...options.didit });
+  const services: Services = {
+    config,
+    didit: client,
+    decisions: createDecisionCache(client),
+    pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
+    log,
+  };
+
+  const demoTokens = config.sandbox && jwtSecret ? await mintDemoTokens(jwtSecret, config) : undefined;
+  const gateway = createGateway({
+    services,
+    authenticate: createAuthenticator({ ...config.auth, jwtSecret }),
+    persistedDocuments: options.persistedDocuments,
+    graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
+  });
+
+  const server = createServer(createHttpHandler({ services, gateway }));
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host}:${port}`,
+    server,
+    services,
+    log,
+    sandbox,
+    demoTokens,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        // Connections still busy after the grace period are cut.
+        const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
+        await closed;
+        clearTimeout(deadline);
+        await client.close();
+        await sandbox?.instance.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+async function mintDemoTokens(secret: string, config: Config) {
+  const key = new TextEncoder().encode(secret);
+  const mint = (sub: string, roles: string[]) => {
+    let jwt = new SignJWT({ [config.auth.rolesClaim]: roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime(DEMO_TOKEN_LIFETIME);
+    if (config.auth.issuer) jwt = jwt.setIssuer(config.auth.issuer);
+    if (config.auth.audience) jwt = jwt.setAudience(config.auth.audience);
+    return jwt.sign(key);
+  };
+  const applicantSub = `applicant-${randomUUID()}`;
+  return { applicant: await mint(applicantSub, []), applicantSub, reviewer: await mint('sandbox-reviewer', ['reviewer']) };
+}
+
+const EXAMPLE_OPERATION = `# Welcome to the Didit gateway. GraphiQL is signed in as a reviewer (see the Headers tab).
+# 1. Run StartVerification, open session.url and pick an outcome on the sandbox page.
+# 2. Put the session id in ReadDecision's variables and run it.
+
+mutation StartVerification {
+  createSession(input: { callback: "http://localhost:3000/verified", features: [OCR, FACE, AML], vendorData: "user-42" }) {
+    session { id url status }
+  }
+}
+
+query ReadDecision($id: ID!) {
+  session(id: $id) {
+    status
+    decision {
+      kyc { fullName documentType documentNumber dateOfBirth }
+      face { livenessStatus faceMatchSimilarity }
+      aml { totalHits score hits { caption datasets } }
+      location { ipCountry isVpnOrTor }
+      warnings { risk shortDescription }
+    }
+  }
+}
+
+mutation Approve($id: ID!) {
+  updateSessionStatus(input: { sessionId: $id, status: APPROVED, comment: "Checked by hand" }) {
+    session { status decision { reviews { newStatus comment } } }
+  }
+}
+
+mutation Report($id: ID!) {
+  generateSessionPdf(sessionId: $id) { url expiresAt }
+}
+`;

@@ -1,0 +1,63 @@
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { startGateway } from './gateway.ts';
+
+/** How long in-flight requests may run on after SIGTERM before their connections are cut. */
+const DRAIN_GRACE_MS = 10_000;
+
+let config: Config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  // One line that names the variable; values are never printed.
+  process.stderr.write(`Configuration error: ${error.message}\n`);
+  process.exit(1);
+}
+
+const gateway = await startGateway(config);
+const { log } = gateway;
+log.info(
+  { mode: config.sandbox ? 'sandbox' : 'didit', didit: config.sandbox ? gateway.sandbox?.url : config.didit.apiUrl, url: gateway.url, redis: Boolean(config.redisUrl) },
+  'gateway started',
+);
+
+if (gateway.sandbox) {
+  const lines = [
+    '',
+    '  Didit gateway — SANDBOX MODE (no DIDIT_CLIENT_ID / DIDIT_CLIENT_SECRET set)',
+    `  GraphiQL:        ${config.publicUrl}/graphql   (signed in as a reviewer)`,
+    `  Didit sandbox:   ${gateway.sandbox.url}   (create a session, open its url, pick an outcome)`,
+    ...(gateway.demoTokens
+      ? [
+          `  Applicant token: ${gateway.demoTokens.applicant}`,
+          `  Reviewer token:  ${gateway.demoTokens.reviewer}`,
+          '  Send them as:    Authorization: Bearer <token>   (valid 24 h, this process only)',
+        ]
+      : []),
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+let stopping = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.on(signal, () => {
+    if (stopping) {
+      log.warn('second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'draining');
+    gateway.close(DRAIN_GRACE_MS).then(
+      () => {
+        log.info('stopped');
+        log.flush();
+        process.exit(0);
+      },
+      (error: unknown) => {
+        log.error({ err: error }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  });
+}

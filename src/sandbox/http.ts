@@ -1,0 +1,87 @@
+/**
+ * Small `node:http` helpers for the sandbox: capped body reading, JSON and form parsing with
+ * Didit's (Django REST framework's) error shapes, and JSON answers.
+ */
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+
+/** Bodies above this are refused with 413: nothing the API takes comes near it. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** An answer to send instead of going on; thrown by handlers and helpers alike. */
+export class HttpError extends Error {
+  override name = 'HttpError';
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+    readonly headers: OutgoingHttpHeaders = {},
+  ) {
+    super(`HTTP ${status}`);
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
+  const raw = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(raw) });
+  res.end(raw);
+}
+
+/**
+ * The whole body, at most `MAX_BODY_BYTES`. Past that, reading stops and a 413 is thrown; its
+ * `Connection: close` makes Node drop the connection after answering instead of reading the rest.
+ */
+export function readBody(req: IncomingMessage): Promise<Buffer> {
+  const tooLarge = () => new HttpError(413, { detail: 'Request body too large.' }, { Connection: 'close' });
+  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.pause();
+      reject(tooLarge());
+    };
+    req.on('data', onData);
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** The media type of the request, lower-case, without parameters such as charset. */
+function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/**
+ * A JSON body, as Didit reads one: an empty body is `{}` (so missing fields are reported as
+ * such), another media type is 415, and JSON that does not parse is 400 "JSON parse error".
+ */
+export async function readJson(req: IncomingMessage): Promise<unknown> {
+  const body = await readBody(req);
+  if (body.length === 0) return {};
+  const type = mediaType(req);
+  if (type !== 'application/json') {
+    throw new HttpError(415, { detail: `Unsupported media type "${type.slice(0, 100)}" in request.` });
+  }
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch {
+    throw new HttpError(400, { detail: 'JSON parse error' });
+  }
+}
+
+/** A JSON body that must be an object, for endpoints whose fields are validated one by one. */
+export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
+  const body = await readJson(req);
+  if (!body || typeof body !== 'object' || Array.isArray(body)) {
+    throw new HttpError(400, { non_field_errors: ['Invalid data. Expected a dictionary.'] });
+  }
+  return body as Record<string, unknown>;
+}
+
+/** An `application/x-www-form-urlencoded` body; any other media type reads as empty. */
+export async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+  const body = await readBody(req);
+  return new URLSearchParams(mediaType(req) === 'application/x-www-form-urlencoded' ? body.toString('utf8') : '');
+}

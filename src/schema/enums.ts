@@ -1,0 +1,51 @@
+import { FEATURES } from '../didit/features.ts';
+import { SESSION_STATUSES } from '../didit/types.ts';
+import { builder } from './builder.ts';
+
+/** "Not Started" -> "NOT_STARTED", "Kyc Expired" -> "KYC_EXPIRED". */
+function enumName(value: string): string {
+  return value.trim().toUpperCase().replace(/[\s-]+/g, '_');
+}
+
+export const SessionStatus = builder.enumType('SessionStatus', {
+  values: [...SESSION_STATUSES.map(enumName), 'UNKNOWN'] as const,
+});
+
+const CHECK_STATUSES = ['Approved', 'Declined', 'In Review', 'Not Finished'] as const;
+export const CheckStatus = builder.enumType('CheckStatus', {
+  description: 'Status of one check (kyc.status, face.livenessStatus, aml.status, ...).',
+  values: [...CHECK_STATUSES.map(enumName), 'UNKNOWN'] as const,
+});
+
+export const VerificationFeature = builder.enumType('VerificationFeature', {
+  description: 'Sent upstream as one string, "OCR + NFC + FACE + AML" in this order; OCR is required.',
+  values: FEATURES,
+});
+
+export const ReviewDecision = builder.enumType('ReviewDecision', {
+  values: { APPROVED: { value: 'Approved' }, DECLINED: { value: 'Declined' } } as const,
+});
+
+const sessionStatuses = new Set<string>(SESSION_STATUSES.map(enumName));
+const checkStatuses = new Set<string>(CHECK_STATUSES.map(enumName));
+
+type Warn = (message: string, details: Record<string, unknown>) => void;
+
+function mapEnum(known: Set<string>, kind: string, value: unknown, warn: Warn): string {
+  const name = typeof value === 'string' ? enumName(value) : '';
+  if (known.has(name)) return name;
+  // A value Didit added later must not fail the response; it is logged (it holds no personal data).
+  warn('unknown upstream enum value', { kind, value: typeof value === 'string' ? value.slice(0, 40) : typeof value });
+  return 'UNKNOWN';
+}
+
+/** A Didit session status as the enum value, UNKNOWN (logged) for one Didit added later. */
+export function toSessionStatus(value: unknown, warn: Warn): string {
+  return mapEnum(sessionStatuses, 'SessionStatus', value, warn);
+}
+
+/** A check status as the enum value; `null` stays null, an unknown value is UNKNOWN (logged). */
+export function toCheckStatus(value: unknown, warn: Warn): string | null {
+  if (value === null || value === undefined) return null;
+  return mapEnum(checkStatuses, 'CheckStatus', value, warn);
+}

@@ -1,0 +1,8 @@
+import { builder } from './builder.ts';
+import './scalars.ts';
+import './enums.ts';
+import './decision.ts';
+import './session.ts';
+import './report.ts';
+
+export const schema = builder.toSchema({ sortSchema: false });

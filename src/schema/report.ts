@@ -1,0 +1,33 @@
+import { requireReviewer } from '../server/access.ts';
+import { builder } from './builder.ts';
+import { badInput, checkSessionId, loadVisibleSession } from './session.ts';
+
+/** Didit renders a report only for sessions in these states; it answers 403 for the others. */
+const REPORTABLE = new Set(['Approved', 'Declined', 'In Review']);
+
+const SessionPdf = builder.objectRef<{ url: string; expiresAt: number; filename: string }>('SessionPdf');
+SessionPdf.implement({
+  description: "A short-lived link to a session's PDF report.",
+  fields: (t) => ({
+    url: t.field({ type: 'URL', nullable: false, description: "The gateway's own signed download link.", resolve: (p) => p.url }),
+    expiresAt: t.field({ type: 'DateTime', nullable: false, resolve: (p) => new Date(p.expiresAt * 1000).toISOString() }),
+    filename: t.exposeString('filename', { nullable: false }),
+  }),
+});
+
+builder.mutationField('generateSessionPdf', (t) =>
+  t.field({
+    type: SessionPdf,
+    nullable: false,
+    description: 'A signed link to download the PDF report (GET, no token needed, valid for a few minutes). Reviewers only.',
+    args: { sessionId: t.arg.id({ required: true }) },
+    resolve: async (_, { sessionId }, ctx) => {
+      requireReviewer(ctx.caller);
+      const { id, decision } = await loadVisibleSession(ctx, checkSessionId(sessionId, 'sessionId'));
+      if (!REPORTABLE.has(decision!.status)) {
+        throw badInput('The report exists once the session is Approved, Declined or In Review', { argument: 'sessionId' });
+      }
+      return ctx.services.pdfLinks.create(id);
+    },
+  }),
+);

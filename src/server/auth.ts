@@ -1,0 +1,86 @@
+import { GraphQLError } from 'graphql';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { LRUCache } from 'lru-cache';
+import type { Caller } from './access.ts';
+
+export interface AuthOptions {
+  /** HS256 secret shared with whoever issues callers' tokens. */
+  jwtSecret?: string;
+  /** An identity provider's JWKS (asymmetric keys, fetched, cached and refreshed by jose). */
+  jwksUrl?: string;
+  issuer?: string;
+  audience?: string;
+  /** Claim holding the caller's roles (a list, or a space-separated string); dots reach into objects. */
+  rolesClaim: string;
+}
+
+/** Resolves an `Authorization` header to a caller: null without one, UNAUTHENTICATED for a bad one. */
+export type Authenticate = (authorization: string | null | undefined) => Promise<Caller | null>;
+
+const ASYMMETRIC = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'];
+/** Longest clock difference tolerated between the issuer and us, in seconds. */
+const CLOCK_TOLERANCE_S = 30;
+/** Verified tokens kept, so a busy caller's signature is checked once, not per request. */
+const VERIFIED_CACHE_MAX = 10_000;
+const VERIFIED_CACHE_TTL_MS = 60_000;
+const MAX_TOKEN_LENGTH = 8192;
+
+export function unauthenticated(message = 'Invalid or expired token'): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED' } });
+}
+
+/**
+ * Verifies callers' JWTs. The algorithm decides the key, and each key admits only its own family:
+ * HS256 tokens are checked with the shared secret alone, asymmetric ones with the JWKS alone, so
+ * neither `alg: none` nor a public key used as an HMAC secret (key confusion) can pass. Expiry,
+ * not-before, issuer and audience are checked by jose.
+ */
+export function createAuthenticator(options: AuthOptions): Authenticate {
+  const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : undefined;
+  const jwks: JWTVerifyGetKey | undefined = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
+  const verified = new LRUCache<string, Caller & { exp: number }>({ max: VERIFIED_CACHE_MAX, ttl: VERIFIED_CACHE_TTL_MS });
+  const claims = { issuer: options.issuer, audience: options.audience, clockTolerance: CLOCK_TOLERANCE_S };
+
+  async function verify(token: string): Promise<JWTPayload> {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw unauthenticated('Malformed token');
+    }
+    try {
+      if (alg === 'HS256' && secret) return (await jwtVerify(token, secret, { ...claims, algorithms: ['HS256'] })).payload;
+      if (alg && ASYMMETRIC.includes(alg) && jwks) return (await jwtVerify(token, jwks, { ...claims, algorithms: ASYMMETRIC })).payload;
+    } catch {
+      throw unauthenticated();
+    }
+    throw unauthenticated('Token algorithm not accepted');
+  }
+
+  return async (authorization) => {
+    if (!authorization) return null;
+    const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(authorization.trim());
+    if (!match || match[1]!.length > MAX_TOKEN_LENGTH) throw unauthenticated('Authorization must be "Bearer <JWT>"');
+    const token = match[1]!;
+    const cached = verified.get(token);
+    if (cached && cached.exp > Date.now() / 1000) return { sub: cached.sub, reviewer: cached.reviewer };
+
+    const payload = await verify(token);
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
+      throw unauthenticated('Token has no subject');
+    }
+    const caller: Caller = { sub: payload.sub, reviewer: rolesOf(payload, options.rolesClaim).includes('reviewer') };
+    // Only tokens that expire are remembered, and never beyond their expiry.
+    if (typeof payload.exp === 'number') verified.set(token, { ...caller, exp: payload.exp });
+    return caller;
+  };
+}
+
+function rolesOf(payload: JWTPayload, claim: string): string[] {
+  let value: unknown = payload;
+  for (const part of claim.split('.')) {
+    value = value && typeof value === 'object' ? (value as Record<string, unknown>)[part] : undefined;
+  }
+  if (typeof value === 'string') return value.split(/\s+/);
+  return Array.isArray(value) ? value.filter((role): role is string => typeof role === 'string') : [];
+}

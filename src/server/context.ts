@@ -1,0 +1,35 @@
+import DataLoader from 'dataloader';
+import type { Logger } from 'pino';
+import type { Config } from '../config.ts';
+import type { DiditClient } from '../didit/client.ts';
+import type { Decision } from '../didit/types.ts';
+import type { Caller } from './access.ts';
+import type { DecisionCache } from './decision-cache.ts';
+import type { PdfLinks } from './pdf-links.ts';
+
+/** What lives as long as the process and is shared by every request. */
+export interface Services {
+  config: Config;
+  didit: DiditClient;
+  decisions: DecisionCache;
+  pdfLinks: PdfLinks;
+  log: Logger;
+}
+
+export interface GatewayContext {
+  caller: Caller | null;
+  /** Didit decisions for this request: one upstream read per distinct session id, at most. */
+  decisions: DataLoader<string, Decision>;
+  services: Services;
+}
+
+export function createContext(services: Services, caller: Caller | null): GatewayContext {
+  return {
+    caller,
+    services,
+    decisions: new DataLoader(
+      async (ids) => Promise.all(ids.map((id) => services.decisions.get(id).catch((error: Error) => error))),
+      { cacheKeyFn: (id) => id.toLowerCase() },
+    ),
+  };
+}

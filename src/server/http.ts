@@ -1,0 +1,107 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { DiditError } from '../didit/errors.ts';
+import type { Services } from './context.ts';
+import type { Gateway } from './yoga.ts';
+
+export interface HttpHandlerOptions {
+  services: Services;
+  gateway: Gateway;
+  /** Extra routes, tried before GraphQL: return true when handled. */
+  routes?: Array<(req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>>;
+}
+
+/**
+ * The gateway's HTTP surface. GraphQL goes to Yoga; the routes that need raw bytes or a stream
+ * (PDF downloads, webhooks) are plain node handlers beside it.
+ */
+export function createHttpHandler(options: HttpHandlerOptions) {
+  const { services, gateway } = options;
+  const { limits } = services.config;
+
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://gateway.invalid');
+      if (url.pathname === '/health') return sendJson(res, 200, { status: 'ok' });
+      if (url.pathname.startsWith('/reports/')) return await serveReport(services, req, res, url);
+      for (const route of options.routes ?? []) if (await route(req, res, url)) return;
+      if (url.pathname === '/graphql') {
+        if (req.method === 'POST') {
+          const length = Number(req.headers['content-length']);
+          if (req.headers['content-length'] === undefined) return sendJson(res, 411, { error: 'Content-Length required' });
+          if (!(length <= limits.maxBodyBytes)) return sendJson(res, 413, { error: `Request body over ${limits.maxBodyBytes} bytes` });
+        }
+        return await gateway.handleNodeRequestAndResponse(req, res);
+      }
+      sendJson(res, 404, { error: 'Not found' });
+    } catch (error) {
+      services.log.error({ err: error }, 'request failed');
+      if (!res.headersSent) sendJson(res, 500, { error: 'Internal error' });
+      else res.destroy();
+    }
+  };
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+/**
+ * `GET /reports/{id}.pdf?expires=&signature=`: checks the signed link, then streams Didit's PDF
+ * through without buffering it. A bad link makes no upstream call.
+ */
+async function serveReport(services: Services, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'Method not allowed' }, { allow: 'GET, HEAD' });
+  const sessionId = services.pdfLinks.verify(url.pathname, url.searchParams);
+  if (!sessionId) return sendJson(res, 403, { error: 'This download link is invalid or has expired' });
+
+  // The client going away cancels the upstream download too.
+  const abort = new AbortController();
+  res.once('close', () => abort.abort());
+  let pdf;
+  try {
+    pdf = await services.didit.streamPdf(sessionId, abort.signal);
+  } catch (error) {
+    const [status, message] = reportErrorStatus(error);
+    services.log.warn({ err: error }, 'PDF report download failed');
+    const retryAfter = (error as { retryAfter?: number }).retryAfter;
+    return sendJson(res, status, { error: message }, retryAfter ? { 'retry-after': String(retryAfter) } : {});
+  }
+  res.writeHead(200, {
+    'content-type': 'application/pdf',
+    'content-disposition': `attachment; filename="session_${sessionId}.pdf"`,
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+    ...(pdf.contentLength !== undefined ? { 'content-length': String(pdf.contentLength) } : {}),
+  });
+  if (req.method === 'HEAD') {
+    pdf.body.destroy();
+    return void res.end();
+  }
+  await pipeline(pdf.body, res).catch((error: unknown) => {
+    if (!abort.signal.aborted) services.log.warn({ err: error }, 'PDF stream interrupted');
+  });
+}
+
+function reportErrorStatus(error: unknown): [number, string] {
+  if (!(error instanceof DiditError)) return [500, 'Internal error'];
+  switch (error.code) {
+    case 'DIDIT_NOT_FOUND':
+      return [404, 'Session not found'];
+    case 'DIDIT_FORBIDDEN':
+      return [409, 'The report exists once the session is Approved, Declined or In Review'];
+    case 'DIDIT_RATE_LIMITED':
+      return [429, 'Too many requests to Didit; try again later'];
+    case 'DIDIT_UNAVAILABLE':
+      return [503, 'Didit is unavailable; try again later'];
+    default:
+      return [502, 'Didit answered something the gateway cannot use'];
+  }
+}

@@ -1,0 +1,79 @@
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
+import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
+import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { schema } from '../schema/index.ts';
+import type { Authenticate } from './auth.ts';
+import { createContext, type GatewayContext, type Services } from './context.ts';
+import { toClientError } from './errors.ts';
+
+export interface GatewayOptions {
+  services: Services;
+  authenticate: Authenticate;
+  /** Trusted documents: hash -> document text. Required when `config.trustedDocuments` is on. */
+  persistedDocuments?: Record<string, string>;
+  /** GraphiQL's opening state (sandbox mode fills in a ready token). */
+  graphiql?: { defaultQuery?: string; headers?: Record<string, string> };
+  /** Extra envelop plugins (rate limiting, metrics). */
+  plugins?: Plugin[];
+}
+
+export type Gateway = YogaServerInstance<Record<string, unknown>, GatewayContext>;
+
+/** Custom header a browser cannot send cross-site without a CORS preflight. */
+export const CSRF_HEADER = 'x-graphql-csrf';
+
+/** Builds the GraphQL endpoint; it never listens (see `http.ts` and `index.ts`). */
+export function createGateway(options: GatewayOptions): Gateway {
+  const { services, authenticate } = options;
+  const { config, log } = services;
+  const { limits } = config;
+
+  const plugins: Plugin[] = [
+    // Abusive documents are refused during validation, before anything executes or calls Didit.
+    EnvelopArmorPlugin({
+      maxAliases: { n: limits.maxAliases },
+      maxDepth: { n: limits.maxDepth },
+      maxTokens: { n: limits.maxTokens },
+      maxDirectives: { n: limits.maxDirectives },
+      costLimit: { maxCost: 5000 },
+      blockFieldSuggestion: { enabled: config.production },
+    }) as Plugin,
+    // A request must be JSON or carry a custom header: both force a CORS preflight in browsers.
+    useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
+    ...(options.plugins ?? []),
+  ];
+  if (config.production) plugins.push(useDisableIntrospection());
+  if (config.trustedDocuments) {
+    const documents = options.persistedDocuments ?? {};
+    plugins.push(
+      usePersistedOperations({
+        getPersistedOperation: (hash) => documents[hash] ?? null,
+        allowArbitraryOperations: false,
+        customErrors: {
+          persistedQueryOnly: { message: 'Only trusted documents may run here', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } },
+          notFound: { message: 'Unknown trusted document', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } },
+          keyNotFound: { message: 'Send a trusted document id', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } },
+        },
+      }),
+    );
+  }
+
+  return createYoga<Record<string, unknown>, GatewayContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    batching: false,
+    logging: false,
+    graphiql: config.production ? false : { title: 'Didit gateway', ...options.graphiql, headers: JSON.stringify(options.graphiql?.headers ?? {}) },
+    renderGraphiQL,
+    plugins,
+    maskedErrors: {
+      maskError: (error) =>
+        toClientError(error, (original) => log.error({ err: original }, 'unexpected error while executing an operation')),
+    },
+    context: async ({ request }) => createContext(services, await authenticate(request.headers.get('authorization'))),
+  });
+}
