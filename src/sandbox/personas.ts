@@ -398,12 +398,15 @@ export function buildVerification(input: VerificationInput): Verification {
 
 function buildKyc(persona: Persona, input: VerificationInput, status: string, nfc: boolean): Kyc {
   const media = mediaUrl(input.sessionId);
+  const p = persona.kyc;
+  // Keys in the seed's order, so the JSON reads like Didit's.
   const kyc: Kyc = {
     status,
     ocr_status: status,
     epassport_status: nfc ? 'Approved' : null,
-    ...persona.kyc,
-    full_name: `${persona.kyc.first_name} ${persona.kyc.last_name}`,
+    document_type: p.document_type,
+    document_number: p.document_number,
+    personal_number: p.personal_number,
     portrait_image: media('portrait.jpg'),
     front_image: media('front.jpg'),
     front_video: media('front.mp4'),
@@ -411,8 +414,22 @@ function buildKyc(persona: Persona, input: VerificationInput, status: string, nf
     back_video: persona.twoSided ? media('back.mp4') : null,
     full_front_image: media('full_front.jpg'),
     full_back_image: persona.twoSided ? media('full_back.jpg') : null,
+    date_of_birth: p.date_of_birth,
+    expiration_date: p.expiration_date,
+    date_of_issue: p.date_of_issue,
+    issuing_state: p.issuing_state,
+    issuing_state_name: p.issuing_state_name,
+    first_name: p.first_name,
+    last_name: p.last_name,
+    full_name: `${p.first_name} ${p.last_name}`,
+    gender: p.gender,
+    address: p.address,
+    formatted_address: p.formatted_address,
     is_nfc_verified: nfc,
     parsed_address: null,
+    place_of_birth: p.place_of_birth,
+    marital_status: p.marital_status,
+    nationality: p.nationality,
     created_at: isoTimestamp(input.at),
   };
   const overrides = input.kyc ?? {};
@@ -437,26 +454,37 @@ function buildFace(persona: Persona, input: VerificationInput, status: string): 
     status,
     face_match_status: match,
     liveness_status: liveness,
-    ...persona.face,
     face_match_similarity: match === 'In Review' ? 61.37 : persona.face.face_match_similarity,
     liveness_confidence: liveness === 'Declined' ? 12.48 : persona.face.liveness_confidence,
     source_image: media('source.jpg'),
     target_image: media('target.jpg'),
     video_url: media('video.mp4'),
+    age_estimation: persona.face.age_estimation,
+    gender_estimation: persona.face.gender_estimation,
   };
 }
 
 function buildLocation(persona: Persona): Location {
-  const { latitude, longitude } = persona.ip;
+  const { ip, device } = persona;
   return {
-    ...persona.device,
-    ...persona.ip,
+    ...device,
+    ip_country: ip.ip_country,
+    ip_country_code: ip.ip_country_code,
+    ip_state: ip.ip_state,
+    ip_city: ip.ip_city,
+    latitude: ip.latitude,
+    longitude: ip.longitude,
+    ip_address: ip.ip_address,
+    isp: ip.isp,
+    organization: ip.organization,
     is_vpn_or_tor: false,
     is_data_center: false,
+    time_zone: ip.time_zone,
+    time_zone_offset: ip.time_zone_offset,
     status: 'Approved',
     document_location: persona.documentLocation,
-    ip_location: { latitude, longitude },
-    distance_from_document_to_ip_km: distance(persona.documentLocation, persona.ip),
+    ip_location: { longitude: ip.longitude, latitude: ip.latitude },
+    distance_from_document_to_ip_km: distance(persona.documentLocation, ip),
   };
 }
 

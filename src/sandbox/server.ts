@@ -21,7 +21,7 @@ import {
   type TokenResponse,
 } from '../didit/types.ts';
 import { Delays } from './delays.ts';
-import { API_ENDPOINTS, FaultError, FaultInjector, parseFault, parseRates, type ApiEndpoint, type Fault, type FaultRates } from './faults.ts';
+import { FaultError, FaultInjector, parseFault, parseRates, type ApiEndpoint, type Fault, type FaultRates } from './faults.ts';
 import { HttpError, readForm, readJsonObject, sendJson } from './http.ts';
 import { messagePage, PAGE_HEADERS, sessionPage } from './page.ts';
 import { renderDecisionPdf } from './pdf.ts';
@@ -288,17 +288,17 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
 
   // ---- Routing --------------------------------------------------------------------------------
 
-  const session = '([^/]+)';
+  const segment = '([^/]+)';
   const routes: Route[] = [
     { pattern: /^\/auth\/v2\/token\/$/, endpoint: 'token', methods: { POST: token } },
     { pattern: /^\/v1\/session\/$/, endpoint: 'create', methods: { POST: create } },
-    { pattern: new RegExp(`^/v1/session/${session}/decision/$`), endpoint: 'decision', methods: { GET: decision } },
-    { pattern: new RegExp(`^/v1/session/${session}/generate-pdf/$`), endpoint: 'pdf', methods: { GET: pdf } },
-    { pattern: new RegExp(`^/v1/session/${session}/update-status/$`), endpoint: 'update', methods: { PATCH: updateStatus } },
-    { pattern: new RegExp(`^/sandbox/sessions/${session}/complete$`), endpoint: 'other', methods: { POST: completeEndpoint } },
+    { pattern: new RegExp(`^/v1/session/${segment}/decision/$`), endpoint: 'decision', methods: { GET: decision } },
+    { pattern: new RegExp(`^/v1/session/${segment}/generate-pdf/$`), endpoint: 'pdf', methods: { GET: pdf } },
+    { pattern: new RegExp(`^/v1/session/${segment}/update-status/$`), endpoint: 'update', methods: { PATCH: updateStatus } },
+    { pattern: new RegExp(`^/sandbox/sessions/${segment}/complete$`), endpoint: 'other', methods: { POST: completeEndpoint } },
     { pattern: /^\/sandbox\/faults$/, endpoint: 'other', methods: { POST: setFaults, DELETE: clearFaultsEndpoint } },
-    { pattern: new RegExp(`^/session/${session}$`), endpoint: 'other', methods: { GET: page } },
-    { pattern: new RegExp(`^/session/${session}/complete$`), endpoint: 'other', methods: { POST: pageComplete } },
+    { pattern: new RegExp(`^/session/${segment}$`), endpoint: 'other', methods: { GET: page } },
+    { pattern: new RegExp(`^/session/${segment}/complete$`), endpoint: 'other', methods: { POST: pageComplete } },
   ];
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -318,7 +318,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     try {
       if (endpoint !== 'other' && !(await survivesFaults(endpoint, req, res))) return;
       if (!route) throw new HttpError(404, { detail: 'Not found.' });
-      const run = route.methods[method];
+      const run = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
       if (!run) throw new HttpError(405, { detail: `Method "${method}" not allowed.` }, { Allow: Object.keys(route.methods).join(', ') });
       await run(req, res, params);
     } catch (error) {
@@ -385,7 +385,6 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
           server.off('error', reject);
           const { port: actual } = server.address() as AddressInfo;
           listenUrl = `http://${host.includes(':') ? `[${host}]` : host}:${actual}`;
-          logger.info(`Didit sandbox listening on ${listenUrl}`);
           resolve({ url: listenUrl });
         });
       });
@@ -452,7 +451,10 @@ function credentialsMatch(header: string | undefined, clientId: string, clientSe
   if (colon < 0) return false;
   // Hashing first gives equal lengths, which timingSafeEqual needs, without leaking the real ones.
   const same = (a: string, b: string) => timingSafeEqual(sha256(a), sha256(b));
-  return same(decoded.slice(0, colon), clientId) && same(decoded.slice(colon + 1), clientSecret);
+  // Both compared always, so timing does not tell whether the client id alone was right.
+  const idMatches = same(decoded.slice(0, colon), clientId);
+  const secretMatches = same(decoded.slice(colon + 1), clientSecret);
+  return idMatches && secretMatches;
 }
 
 function sha256(text: string): Buffer {
@@ -464,6 +466,3 @@ function stableUuid(input: string): string {
   const hex = sha256(input).toString('hex');
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
-
-// The list of endpoints in `RecordedRequest` is the fault module's, plus 'other'.
-void API_ENDPOINTS;

@@ -31,7 +31,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
           if (req.headers['content-length'] === undefined) return sendJson(res, 411, { error: 'Content-Length required' });
           if (!(length <= limits.maxBodyBytes)) return sendJson(res, 413, { error: `Request body over ${limits.maxBodyBytes} bytes` });
         }
-        return await gateway.handleNodeRequestAndResponse(req, res);
+        return await gateway.requestListener(req, res);
       }
       sendJson(res, 404, { error: 'Not found' });
     } catch (error) {

@@ -3,7 +3,8 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { GraphQLError } from 'graphql';
+import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { schema } from '../schema/index.ts';
 import type { Authenticate } from './auth.ts';
 import { createContext, type GatewayContext, type Services } from './context.ts';
@@ -25,6 +26,28 @@ export type Gateway = YogaServerInstance<Record<string, unknown>, GatewayContext
 /** Custom header a browser cannot send cross-site without a CORS preflight. */
 export const CSRF_HEADER = 'x-graphql-csrf';
 
+/**
+ * graphql-js reports a variable that a scalar or enum refuses without a code; the contract says
+ * BAD_USER_INPUT. Such errors are the only ones that end an execution before it produces data.
+ */
+function useVariableErrorCodes(): Plugin {
+  return {
+    onExecute: () => ({
+      onExecuteDone({ result, setResult }) {
+        if (isAsyncIterable(result) || result.data !== undefined || !result.errors) return;
+        setResult({
+          ...result,
+          errors: result.errors.map((error) =>
+            error.extensions?.code
+              ? error
+              : new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, code: 'BAD_USER_INPUT' } }),
+          ),
+        });
+      },
+    }),
+  };
+}
+
 /** Builds the GraphQL endpoint; it never listens (see `http.ts` and `index.ts`). */
 export function createGateway(options: GatewayOptions): Gateway {
   const { services, authenticate } = options;
@@ -35,7 +58,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Abusive documents are refused during validation, before anything executes or calls Didit.
     EnvelopArmorPlugin({
       maxAliases: { n: limits.maxAliases },
-      maxDepth: { n: limits.maxDepth },
+      maxDepth: { n: limits.maxDepth, flattenFragments: true },
       maxTokens: { n: limits.maxTokens },
       maxDirectives: { n: limits.maxDirectives },
       costLimit: { maxCost: 5000 },
@@ -43,6 +66,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }) as Plugin,
     // A request must be JSON or carry a custom header: both force a CORS preflight in browsers.
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
+    useVariableErrorCodes(),
     ...(options.plugins ?? []),
   ];
   if (config.production) plugins.push(useDisableIntrospection());
