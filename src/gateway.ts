@@ -12,6 +12,9 @@ import { createDecisionCache } from './server/decision-cache.ts';
 import { createHttpHandler } from './server/http.ts';
 import { createLogger } from './server/logger.ts';
 import { createPdfLinks } from './server/pdf-links.ts';
+import { createStatusEvents } from './server/status-events.ts';
+import { createWebhookRoute } from './server/webhooks.ts';
+import { attachWebSocket } from './server/websocket.ts';
 import { createGateway } from './server/yoga.ts';
 
 export interface StartOptions {
@@ -65,13 +68,20 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   }
 
   const client = createDiditClient({ ...didit, ...options.didit });
+  const events = createStatusEvents({ redisUrl: config.redisUrl, log });
+  const decisions = createDecisionCache(client);
+  // Every instance drops its cached copy of a session whatever instance got the webhook.
+  events.onEvent((event) => decisions.delete(event.sessionId));
   const services: Services = {
     config,
     didit: client,
-    decisions: createDecisionCache(client),
+    decisions,
+    events,
     pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
     log,
   };
+  // In sandbox mode the simulator's webhooks come to this gateway, signed with a secret of its own.
+  const webhookSecrets = [...config.webhookSecrets, ...(sandbox ? [randomBytes(32).toString('base64url')] : [])];
 
   const demoTokens = config.sandbox && jwtSecret ? await mintDemoTokens(jwtSecret, config) : undefined;
   const gateway = createGateway({
@@ -81,7 +91,9 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
   });
 
-  const server = createServer(createHttpHandler({ services, gateway }));
+  const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log });
+  const server = createServer(createHttpHandler({ services, gateway, routes: [webhooks] }));
+  const websocket = attachWebSocket(server, gateway, config.limits.maxBodyBytes);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -89,10 +101,12 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = `http://${host}:${port}`;
+  sandbox?.instance.setWebhook(`${url}/webhooks/didit`, webhookSecrets.at(-1));
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${port}`,
+    url,
     server,
     services,
     log,
@@ -102,6 +116,9 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
+        // Open subscriptions end cleanly: WebSocket ones with a close frame, SSE ones with the stream.
+        await websocket.close();
+        await events.close();
         // Connections still busy after the grace period are cut.
         const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
         await closed;

@@ -7,10 +7,17 @@ import PDFDocument from 'pdfkit';
 import type { Decision } from '../didit/types.ts';
 
 export function renderDecisionPdf(decision: Decision): Promise<Buffer> {
+  // Dated by the decision's last change rather than now: pdfkit derives the file ID from the
+  // date too, so the same decision always gives the same bytes (downloads can be compared).
+  const lastChange = decision.reviews.at(-1)?.created_at ?? decision.kyc?.created_at ?? decision.created_at;
   const doc = new PDFDocument({
     size: 'A4',
     margin: 56,
-    info: { Title: `Verification report ${decision.session_id}`, Author: 'Didit sandbox' },
+    info: {
+      Title: `Verification report ${decision.session_id}`,
+      Author: 'Didit sandbox',
+      CreationDate: new Date(lastChange ?? 0),
+    },
   });
   const chunks: Buffer[] = [];
   const done = new Promise<Buffer>((resolve, reject) => {

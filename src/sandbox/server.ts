@@ -8,7 +8,7 @@
  * (`/sandbox/faults`) so the gateway's error handling can be exercised.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isWireFeatures } from '../didit/features.ts';
 import { isSessionId } from '../didit/session-id.ts';
@@ -79,6 +79,11 @@ export interface Sandbox {
   /** Closes every socket (keep-alive ones too) and cancels pending latency and webhook retries. */
   close(): Promise<void>;
   setWebhook(url: string | undefined, secret: string | undefined): void;
+  /**
+   * Resolves once every webhook queued so far has been delivered or given up on, so a test can
+   * wait for the receiver's side effects of `complete` instead of sleeping.
+   */
+  webhooksSettled(): Promise<void>;
   /** Finishes a session as the applicant would; throws if it is unknown or already finished. */
   complete(sessionId: string, status: FinalStatus, overrides?: CompleteOverrides): Decision;
   /** Throws a `FaultError` for a fault it cannot apply. */
@@ -86,7 +91,7 @@ export interface Sandbox {
   /** Replaces the rates; throws a `FaultError` for rates it cannot apply. */
   setFaultRates(rates: FaultRates): void;
   clearFaults(): void;
-  /** Every request received (the oldest are dropped past 100,000), for tests to count. */
+  /** Every request received, for tests to count; a long run keeps at least the latest 100,000. */
   readonly requests: readonly RecordedRequest[];
   resetRequests(): void;
   /** The node request handler, to mount the sandbox in another server. */
@@ -231,10 +236,8 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     const session = findSession(id!);
     const { status, kyc } = await readJsonObject(req);
     if (!isFinalStatus(status)) throw new HttpError(400, { status: [`Must be one of: ${FINAL_STATUSES.join(', ')}.`] });
-    let overrides: Partial<Kyc> | undefined;
     try {
-      overrides = kyc === undefined ? undefined : parseKycOverrides(kyc);
-      store.finish(session, status, overrides);
+      store.finish(session, status, kyc === undefined ? undefined : parseKycOverrides(kyc));
     } catch (error) {
       if (error instanceof KycOverrideError) throw new HttpError(400, { kyc: [error.message] });
       if (error instanceof SessionStateError) throw new HttpError(409, { detail: error.message });
@@ -344,7 +347,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
         req.socket.destroy();
         return false;
       case 'status':
-        sendJson(res, plan.action.status, { detail: 'Service temporarily unavailable.' });
+        sendJson(res, plan.action.status, { detail: STATUS_CODES[plan.action.status] ?? 'Error' });
         return false;
       case 'rate-limit': {
         const seconds = plan.action.retryAfter;
@@ -401,9 +404,12 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     setWebhook(url, secret) {
       webhooks.setTarget(url, secret);
     },
+    webhooksSettled() {
+      return webhooks.settled();
+    },
     complete(sessionId, status, overrides) {
       const session = isSessionId(sessionId) ? store.get(sessionId) : undefined;
-      if (!session) throw new SessionStateError(`No session ${String(sessionId).slice(0, 60)}.`);
+      if (!session) throw new Error(`No session ${String(sessionId).slice(0, 60)}.`);
       store.finish(session, status, overrides?.kyc);
       return store.decision(session);
     },

@@ -88,6 +88,11 @@ export class WebhookSender {
     });
   }
 
+  /** Resolves once every delivery queued so far (and any queued meanwhile) succeeded or was given up. */
+  async settled(): Promise<void> {
+    while (this.chains.size > 0) await Promise.all(this.chains.values());
+  }
+
   /** Stops sending: pending retries are dropped and requests in flight aborted. */
   close(): void {
     this.closed = true;

@@ -4,5 +4,6 @@ import './enums.ts';
 import './decision.ts';
 import './session.ts';
 import './report.ts';
+import './events.ts';
 
 export const schema = builder.toSchema({ sortSchema: false });

@@ -6,6 +6,7 @@ import type { Decision } from '../didit/types.ts';
 import type { Caller } from './access.ts';
 import type { DecisionCache } from './decision-cache.ts';
 import type { PdfLinks } from './pdf-links.ts';
+import type { StatusEvents } from './status-events.ts';
 
 /** What lives as long as the process and is shared by every request. */
 export interface Services {
@@ -13,6 +14,7 @@ export interface Services {
   didit: DiditClient;
   decisions: DecisionCache;
   pdfLinks: PdfLinks;
+  events: StatusEvents;
   log: Logger;
 }
 

@@ -98,6 +98,8 @@ export function createGateway(options: GatewayOptions): Gateway {
       maskError: (error) =>
         toClientError(error, (original) => log.error({ err: original }, 'unexpected error while executing an operation')),
     },
-    context: async ({ request }) => createContext(services, await authenticate(request.headers.get('authorization'))),
+    // Over HTTP the token is a header; over WebSocket, a connection parameter (see websocket.ts).
+    context: async ({ request, authorization }: { request?: Request; authorization?: string }) =>
+      createContext(services, await authenticate(authorization ?? request?.headers.get('authorization'))),
   });
 }

@@ -151,5 +151,8 @@ describe('GET /v1/session/{id}/generate-pdf/', () => {
     expect(pdf.startsWith('%PDF-')).toBe(true);
     expect(pdf).toMatch(/%%EOF\n?$/);
     expect(pdf).toContain('xref');
+    // The same decision gives the same bytes.
+    const again = await api(url, token, 'GET', `/v1/session/${session.session_id}/generate-pdf/`);
+    expect(Buffer.from(await again.arrayBuffer()).toString('latin1')).toBe(pdf);
   });
 });

@@ -139,6 +139,16 @@ describe('webhook deliveries', () => {
     expect(deliveries[0]!.headers['x-signature']).toBeUndefined();
   });
 
+  it('tells when every queued delivery is done', async () => {
+    const receiver = await startReceiver((index) => (index === 0 ? 500 : 200));
+    const { url, sandbox } = await startSandbox({ webhookUrl: receiver.url, webhookSecret: SECRET, webhookRetryDelayMs: 5 });
+    await sandbox.webhooksSettled();
+    const session = await createSession(url, await getToken(url));
+    sandbox.complete(session.session_id, 'Approved');
+    await sandbox.webhooksSettled();
+    expect(receiver.deliveries.map((d) => d.body.status)).toEqual(['In Progress', 'In Progress', 'Approved']);
+  });
+
   it('cancels a pending retry on close', async () => {
     const receiver = await startReceiver(() => 500);
     const { url, sandbox } = await startSandbox({ webhookUrl: receiver.url, webhookSecret: SECRET, webhookRetryDelayMs: 600_000 });

@@ -1,0 +1,50 @@
+import type { StatusEvent } from '../server/status-events.ts';
+import { builder } from './builder.ts';
+import { SessionStatus, toSessionStatus } from './enums.ts';
+import { Session, checkSessionId, loadVisibleSession } from './session.ts';
+
+const SessionStatusEvent = builder.objectRef<StatusEvent>('SessionStatusEvent');
+SessionStatusEvent.implement({
+  description: "A change of a session's status, as Didit reported it by webhook.",
+  fields: (t) => ({
+    sessionId: t.id({ nullable: false, resolve: (e) => e.sessionId }),
+    status: t.field({
+      type: SessionStatus,
+      nullable: false,
+      resolve: (e, _, ctx) => toSessionStatus(e.status, (message, details) => ctx.services.log.warn(details, message)),
+    }),
+    occurredAt: t.field({ type: 'DateTime', nullable: false, resolve: (e) => new Date(e.timestamp * 1000).toISOString() }),
+    session: t.field({
+      type: Session,
+      description: 'The session read afresh for the subscriber, under the same access rules as `session`.',
+      resolve: async (e, _, ctx) => {
+        // The subscription's context lives as long as the subscription: forget what it read before.
+        ctx.decisions.clear(e.sessionId);
+        const session = await loadVisibleSession(ctx, e.sessionId);
+        if (session.decision?.status === e.status) return session;
+        // The shared cache still holds the status before this event: read Didit again.
+        ctx.services.decisions.delete(e.sessionId);
+        ctx.decisions.clear(e.sessionId);
+        return loadVisibleSession(ctx, e.sessionId);
+      },
+    }),
+  }),
+});
+
+builder.subscriptionType({});
+
+builder.subscriptionField('sessionStatusChanged', (t) =>
+  t.field({
+    type: SessionStatusEvent,
+    nullable: false,
+    description:
+      'Changes of one session, fed by Didit webhooks: each change once, never an older status after a newer one. Nothing is sent on subscribe: read the current status with a query. Owner or reviewer.',
+    args: { sessionId: t.arg.id({ required: true }) },
+    subscribe: async (_, { sessionId }, ctx) => {
+      // Same rules as `session`: someone else's session is NOT_FOUND, before anything is held.
+      const { id } = await loadVisibleSession(ctx, checkSessionId(sessionId, 'sessionId'));
+      return ctx.services.events.subscribe(id);
+    },
+    resolve: (event) => event,
+  }),
+);

@@ -1,0 +1,161 @@
+import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
+import { createPubSub, Repeater } from 'graphql-yoga';
+import { Redis } from 'ioredis';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
+
+/** A session's status changed, as a verified webhook told one of the gateway's instances. */
+export interface StatusEvent {
+  sessionId: string;
+  /** Didit's status string, e.g. "Approved". */
+  status: string;
+  /** Unix seconds, from the webhook body: orders deliveries for one session. */
+  timestamp: number;
+}
+
+export interface StatusEvents {
+  /**
+   * Records a delivery and tells whether it is news: false for a duplicate, or for a status
+   * older than one already seen for the session. Shared by every instance when Redis is used.
+   */
+  accept(event: StatusEvent): Promise<boolean>;
+  /** Sends an event to every instance; rejects when it could not be sent (Redis away). */
+  publish(event: StatusEvent): Promise<void>;
+  /** Events for one session on this instance, until the consumer stops. */
+  subscribe(sessionId: string): AsyncIterableIterator<StatusEvent>;
+  /** Called for every event this instance receives (the decision cache drops its copy). */
+  onEvent(listener: (event: StatusEvent) => void): void;
+  /** Subscribers on this instance. */
+  subscriberCount(): number;
+  /** True without Redis; with Redis, whether both connections are up. */
+  connected(): boolean;
+  close(): Promise<void>;
+}
+
+const CHANNEL = 'didit-gateway:session-status';
+const SEEN_PREFIX = 'didit-gateway:webhook-seen:';
+/** How long a session's last delivery is remembered for de-duplication and ordering. */
+const SEEN_TTL_SECONDS = 7 * 24 * 3600;
+const SEEN_MAX = 100_000;
+
+/**
+ * Atomically: refuse a delivery older than the newest seen for the session, or equal to it
+ * (a duplicate); otherwise remember it. KEYS[1] = the session's key; ARGV = timestamp, status, ttl.
+ */
+const ACCEPT_SCRIPT = `
+local seen = redis.call('HMGET', KEYS[1], 'ts', 'status')
+if seen[1] then
+  local ts = tonumber(seen[1])
+  local incoming = tonumber(ARGV[1])
+  if ts > incoming or (ts == incoming and seen[2] == ARGV[2]) then return 0 end
+end
+redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'status', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+`;
+
+/**
+ * Status events between webhooks and subscribers. Without Redis, one process: an in-memory
+ * pub/sub and de-duplication. With Redis, every instance publishes to and listens on one channel
+ * (through Yoga's Redis event target) and de-duplicates through one Redis key per session, so a
+ * webhook received by any instance reaches the subscribers of every instance exactly once.
+ */
+export function createStatusEvents(options: { redisUrl?: string; log: Logger }): StatusEvents {
+  const { log } = options;
+  const local = new Map<string, Set<Subscriber>>();
+  const listeners: Array<(event: StatusEvent) => void> = [];
+
+  let redis: { commands: Redis; subscriber: Redis } | undefined;
+  if (options.redisUrl) {
+    // Commands fail at once while Redis is away (the webhook answers 503 and Didit retries),
+    // instead of queueing in memory; the subscriber re-subscribes by itself when Redis returns.
+    const commands = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
+    const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+    for (const [name, client] of [['commands', commands], ['subscriber', subscriber]] as const) {
+      let up = false;
+      client.on('ready', () => {
+        if (!up) log.info({ connection: name }, 'redis connected');
+        up = true;
+      });
+      client.on('error', (error: Error) => {
+        if (up) log.error({ connection: name, err: error }, 'redis connection lost; reconnecting');
+        up = false;
+      });
+      client.on('close', () => {
+        if (up) log.error({ connection: name }, 'redis connection lost; reconnecting');
+        up = false;
+      });
+    }
+    redis = { commands, subscriber };
+  }
+
+  const pubsub = createPubSub<{ [CHANNEL]: [StatusEvent] }>(
+    redis ? { eventTarget: createRedisEventTarget({ publishClient: redis.commands, subscribeClient: redis.subscriber }) } : {},
+  );
+
+  // One listener per instance receives every event and fans it out to this instance's subscribers.
+  const incoming = pubsub.subscribe(CHANNEL);
+  void (async () => {
+    for await (const event of incoming) {
+      if (!isStatusEvent(event)) continue;
+      for (const listener of listeners) listener(event);
+      for (const subscriber of local.get(event.sessionId) ?? []) subscriber.push(event);
+    }
+  })();
+
+  const seen = new LRUCache<string, { timestamp: number; status: string }>({ max: SEEN_MAX, ttl: SEEN_TTL_SECONDS * 1000 });
+
+  return {
+    async accept(event) {
+      if (redis) {
+        const result = await redis.commands.eval(ACCEPT_SCRIPT, 1, `${SEEN_PREFIX}${event.sessionId}`, event.timestamp, event.status, SEEN_TTL_SECONDS);
+        return result === 1;
+      }
+      const last = seen.get(event.sessionId);
+      if (last && (last.timestamp > event.timestamp || (last.timestamp === event.timestamp && last.status === event.status))) return false;
+      seen.set(event.sessionId, { timestamp: event.timestamp, status: event.status });
+      return true;
+    },
+    async publish(event) {
+      if (redis) await redis.commands.publish(CHANNEL, JSON.stringify(event));
+      else pubsub.publish(CHANNEL, event);
+    },
+    subscribe(sessionId) {
+      return new Repeater<StatusEvent>(async (push, stop) => {
+        let set = local.get(sessionId);
+        if (!set) local.set(sessionId, (set = new Set()));
+        const subscriber: Subscriber = { push: (event) => void push(event), stop: () => stop() };
+        set.add(subscriber);
+        await stop;
+        set.delete(subscriber);
+        if (set.size === 0) local.delete(sessionId);
+      });
+    },
+    onEvent(listener) {
+      listeners.push(listener);
+    },
+    subscriberCount() {
+      let count = 0;
+      for (const set of local.values()) count += set.size;
+      return count;
+    },
+    connected() {
+      return !redis || (redis.commands.status === 'ready' && redis.subscriber.status === 'ready');
+    },
+    async close() {
+      for (const set of local.values()) for (const subscriber of set) subscriber.stop();
+      await incoming.return?.();
+      if (redis) await Promise.all([redis.commands.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
+    },
+  };
+}
+
+interface Subscriber {
+  push(event: StatusEvent): void;
+  stop(): void;
+}
+
+function isStatusEvent(value: unknown): value is StatusEvent {
+  const event = value as StatusEvent | null;
+  return typeof event?.sessionId === 'string' && typeof event.status === 'string' && typeof event.timestamp === 'number';
+}

@@ -1,0 +1,98 @@
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { CreateSessionDocument } from '../../src/generated/graphql.ts';
+import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs, type LiveSubscription } from '../helpers/subscriptions.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+let gw: TestGateway;
+let applicant: string;
+let reviewer: string;
+let stranger: string;
+
+beforeAll(async () => {
+  gw = await startTestGateway();
+  applicant = await gw.token('owner-1');
+  reviewer = await gw.token('office', ['reviewer']);
+  stranger = await gw.token('someone-else');
+});
+afterAll(() => gw.close());
+
+async function newSession() {
+  const { createSession } = await gw.client(applicant).request(CreateSessionDocument, {
+    input: { callback: 'http://localhost:3000/done', features: ['OCR', 'FACE', 'AML'] },
+  });
+  return createSession.session.id;
+}
+
+const subscribers = () => gw.services.events.subscriberCount();
+
+describe.each([
+  ['SSE', subscribeSse],
+  ['WebSocket', subscribeWs],
+])('sessionStatusChanged over %s', (_transport, subscribe) => {
+  it('delivers each change once, with fresh session data under the access rules', async () => {
+    const id = await newSession();
+    const before = subscribers();
+    const sub: LiveSubscription = subscribe(gw.url, applicant, STATUS_SUBSCRIPTION, { id });
+    await vi.waitFor(() => expect(subscribers()).toBe(before + 1));
+
+    // The applicant opens the sandbox page (In Progress), then finishes (In Review): two webhooks.
+    const page = await fetch(`${gw.sandbox!.url}${new URL((await gw.services.didit.getDecision(id)).session_url!).pathname}`);
+    expect(page.status).toBe(200);
+    const [first] = await sub.next(1);
+    expect(first!.data!.sessionStatusChanged).toMatchObject({ sessionId: id, status: 'IN_PROGRESS', session: { status: 'IN_PROGRESS' } });
+
+    gw.sandboxInstance.complete(id, 'In Review');
+    const [, second] = await sub.next(2);
+    const event = second!.data!.sessionStatusChanged;
+    expect(event).toMatchObject({ sessionId: id, status: 'IN_REVIEW', session: { id, status: 'IN_REVIEW', decision: { status: 'IN_REVIEW' } } });
+    expect(event.session.decision.kyc.fullName).toBeTruthy();
+    expect(event.session.decision.aml).toBeNull(); // an applicant never sees AML, live or not
+    expect(Date.parse(event.occurredAt)).toBeGreaterThan(0);
+
+    await sub.close();
+    await vi.waitFor(() => expect(subscribers()).toBe(before));
+    expect(sub.results).toHaveLength(2);
+  });
+
+  it("refuses someone else's session as NOT_FOUND and holds nothing", async () => {
+    const id = await newSession();
+    const before = subscribers();
+    const sub = subscribe(gw.url, stranger, STATUS_SUBSCRIPTION, { id });
+    const [result] = await sub.next(1);
+    expect(result!.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    expect(result!.data ?? null).toBeNull();
+    gw.sandboxInstance.complete(id, 'Approved');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sub.results).toHaveLength(1);
+    expect(subscribers()).toBe(before);
+    await sub.close();
+  });
+
+  it('refuses a caller without a token', async () => {
+    const sub = subscribe(gw.url, undefined, STATUS_SUBSCRIPTION, { id: await newSession() });
+    const [result] = await sub.next(1);
+    expect(result!.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    await sub.close();
+  });
+});
+
+it('lets a reviewer follow any session, with the reviewer-only parts', async () => {
+  const id = await newSession();
+  const sub = subscribeWs(gw.url, reviewer, STATUS_SUBSCRIPTION, { id });
+  await vi.waitFor(() => expect(subscribers()).toBeGreaterThan(0));
+  gw.sandboxInstance.complete(id, 'Declined');
+  const [result] = await sub.next(1);
+  expect(result!.data!.sessionStatusChanged.session.decision.aml).not.toBeNull();
+  await sub.close();
+});
+
+it('ends open subscriptions cleanly when the gateway closes', async () => {
+  const own = await startTestGateway();
+  const token = await own.token('owner-2');
+  const { createSession } = await own.client(token).request(CreateSessionDocument, { input: { callback: 'http://localhost:3000/done' } });
+  const sse = subscribeSse(own.url, token, STATUS_SUBSCRIPTION, { id: createSession.session.id });
+  const ws = subscribeWs(own.url, token, STATUS_SUBSCRIPTION, { id: createSession.session.id });
+  await vi.waitFor(() => expect(own.services.events.subscriberCount()).toBe(2));
+  await own.close(5_000);
+  await vi.waitFor(() => expect(sse.ended() && ws.ended()).toBe(true));
+});

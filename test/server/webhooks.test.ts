@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { canonicalJson, signWebhookBody } from '../../src/didit/webhook-signature.ts';
+import type { StatusEvent } from '../../src/server/status-events.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+
+const SECRET = 'current-webhook-secret';
+const OLD_SECRET = 'previous-webhook-secret';
+const SESSION = '3f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
+
+let gw: TestGateway;
+let published: StatusEvent[];
+
+beforeAll(async () => {
+  gw = await startTestGateway({ DIDIT_WEBHOOK_SECRET: `${SECRET}, ${OLD_SECRET}` });
+  gw.services.events.onEvent((event) => published.push(event));
+});
+afterAll(() => gw.close());
+beforeEach(() => {
+  published = [];
+});
+
+const now = () => Math.floor(Date.now() / 1000);
+let sequence = 0;
+
+function delivery(overrides: Record<string, unknown> = {}) {
+  const timestamp = now() + sequence++ / 1000; // distinct per delivery, like Didit's
+  return { session_id: SESSION, status: 'Approved', created_at: now() - 60, timestamp, vendor_data: 'user-1', ...overrides };
+}
+
+async function send(raw: string, headers: Record<string, string | undefined>) {
+  const response = await fetch(`${gw.url}/webhooks/didit`, {
+    method: 'POST',
+    headers: Object.fromEntries(Object.entries({ 'content-type': 'application/json', ...headers }).filter(([, v]) => v !== undefined)) as Record<string, string>,
+    body: raw,
+  });
+  return response.status;
+}
+
+const signed = (raw: string, secret = SECRET, timestamp = String(now())) => ({ 'x-signature': signWebhookBody(raw, secret), 'x-timestamp': timestamp });
+
+/** Waits until the in-process pub/sub has delivered what was published. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('webhook signatures', () => {
+  it('accepts a valid delivery and publishes it once', async () => {
+    const raw = JSON.stringify(delivery());
+    expect(await send(raw, signed(raw))).toBe(200);
+    await vi.waitFor(() => expect(published).toHaveLength(1));
+    expect(published[0]).toMatchObject({ sessionId: SESSION, status: 'Approved' });
+  });
+
+  it('accepts the previous secret during a rotation', async () => {
+    const raw = JSON.stringify(delivery());
+    expect(await send(raw, signed(raw, OLD_SECRET))).toBe(200);
+    await vi.waitFor(() => expect(published).toHaveLength(1));
+  });
+
+  it('accepts X-Signature-V2 over the canonical JSON when the raw bytes were re-encoded', async () => {
+    const body = delivery({ score: 1.0, nested: { b: 2, a: 1 } });
+    const reencoded = JSON.stringify(body, null, 2);
+    const headers = { 'x-signature': signWebhookBody(JSON.stringify(body), SECRET), 'x-signature-v2': signWebhookBody(canonicalJson(body), SECRET), 'x-timestamp': String(now()) };
+    expect(await send(reencoded, headers)).toBe(200);
+    await vi.waitFor(() => expect(published).toHaveLength(1));
+  });
+
+  it.each([
+    ['one byte changed', (raw: string) => [raw.replace('Approved', 'Approvee'), signed(raw)]],
+    ['parsed and re-serialized', (raw: string) => [JSON.stringify(JSON.parse(raw), null, 1), signed(raw)]],
+    ['signature missing', (raw: string) => [raw, { ...signed(raw), 'x-signature': undefined }]],
+    ['signature malformed', (raw: string) => [raw, { ...signed(raw), 'x-signature': 'zz-not-hex' }]],
+    ['signature of the wrong length', (raw: string) => [raw, { ...signed(raw), 'x-signature': signed(raw)['x-signature'].slice(0, 62) }]],
+    ['signed with an unknown secret', (raw: string) => [raw, signed(raw, 'someone-else')]],
+    ['a bad V2 signature', (raw: string) => [raw, { ...signed(raw), 'x-signature': undefined, 'x-signature-v2': signWebhookBody(raw, 'nope') }]],
+    ['timestamp missing', (raw: string) => [raw, { ...signed(raw), 'x-timestamp': undefined }]],
+    ['timestamp stale', (raw: string) => [raw, signed(raw, SECRET, String(now() - 301))]],
+    ['timestamp in the future', (raw: string) => [raw, signed(raw, SECRET, String(now() + 301))]],
+    ['timestamp not a number', (raw: string) => [raw, signed(raw, SECRET, 'yesterday')]],
+  ] as const)('refuses a delivery with %s: 401 and nothing published', async (_name, make) => {
+    const [body, headers] = make(JSON.stringify(delivery()));
+    expect(await send(body as string, headers as Record<string, string | undefined>)).toBe(401);
+    await settle();
+    expect(published).toEqual([]);
+  });
+
+  it('refuses an oversized body', async () => {
+    const raw = JSON.stringify(delivery({ padding: 'x'.repeat(1024 * 1024) }));
+    expect(await send(raw, signed(raw))).toBe(413);
+  });
+
+  it('answers 400 to a verified body without the fields it needs', async () => {
+    const raw = JSON.stringify({ session_id: '../etc', status: 'Approved', timestamp: now() });
+    expect(await send(raw, signed(raw))).toBe(400);
+    await settle();
+    expect(published).toEqual([]);
+  });
+});
+
+describe('webhook idempotency and order', () => {
+  it('publishes a duplicate delivery once', async () => {
+    const raw = JSON.stringify(delivery({ session_id: '4f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c' }));
+    expect(await send(raw, signed(raw))).toBe(200);
+    expect(await send(raw, signed(raw))).toBe(200);
+    await settle();
+    expect(published).toHaveLength(1);
+  });
+
+  it('never moves a session back: an older status arriving late is dropped', async () => {
+    const id = '5f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
+    const newer = JSON.stringify(delivery({ session_id: id, status: 'Declined', timestamp: now() }));
+    const older = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: now() - 30 }));
+    expect(await send(newer, signed(newer))).toBe(200);
+    expect(await send(older, signed(older))).toBe(200);
+    await settle();
+    expect(published.map((e) => e.status)).toEqual(['Declined']);
+  });
+
+  it("drops the decision cache's copy of the session", async () => {
+    const id = '6f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
+    const dropped = vi.spyOn(gw.services.decisions, 'delete');
+    const raw = JSON.stringify(delivery({ session_id: id }));
+    await send(raw, signed(raw));
+    await vi.waitFor(() => expect(dropped).toHaveBeenCalledWith(id));
+  });
+});
