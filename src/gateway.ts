@@ -115,13 +115,16 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     close(graceMs = 10_000) {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        // Keep-alive connections are closed as soon as they fall idle, those still busy after
+        // the grace period are cut.
         server.closeIdleConnections();
+        const idle = setInterval(() => server.closeIdleConnections(), 50);
+        const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
         // Open subscriptions end cleanly: WebSocket ones with a close frame, SSE ones with the stream.
         await websocket.close();
         await events.close();
-        // Connections still busy after the grace period are cut.
-        const deadline = setTimeout(() => server.closeAllConnections(), graceMs);
         await closed;
+        clearInterval(idle);
         clearTimeout(deadline);
         await client.close();
         await sandbox?.instance.close();

@@ -17,6 +17,8 @@ let applicant: string;
 
 beforeAll(async () => {
   gw = await startTestGateway();
+  // Webhooks drop cached decisions at moments of their own; these tests count upstream reads.
+  gw.sandboxInstance.setWebhook(undefined, undefined);
   reviewer = await gw.token('back-office', ['reviewer']);
   applicant = await gw.token('user-1');
 });

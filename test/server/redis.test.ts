@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import { signWebhookBody } from '../../src/didit/webhook-signature.ts';
+import { startGateway, type RunningGateway } from '../../src/gateway.ts';
+import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
+import { CapturedLogs, TEST_JWT_SECRET } from '../helpers/gateway.ts';
+import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs } from '../helpers/subscriptions.ts';
+import { SignJWT } from 'jose';
+
+const WEBHOOK_SECRET = 'shared-webhook-secret';
+const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+async function startInstance(sandboxUrl: string, redisUrl: string, logs = new CapturedLogs()) {
+  const config = loadConfig({
+    PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', AUTH_JWT_SECRET: TEST_JWT_SECRET, REDIS_URL: redisUrl,
+    DIDIT_CLIENT_ID: 'sandbox-client', DIDIT_CLIENT_SECRET: 'sandbox-secret', DIDIT_AUTH_URL: sandboxUrl, DIDIT_API_URL: sandboxUrl,
+    DIDIT_WEBHOOK_SECRET: WEBHOOK_SECRET, CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com',
+  });
+  const gateway = await startGateway(config, { logDestination: logs });
+  await vi.waitFor(() => expect(gateway.services.events.connected()).toBe(true), { timeout: 5000 });
+  return Object.assign(gateway, { logs });
+}
+
+const token = (sub: string, roles: string[] = []) =>
+  new SignJWT({ roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('5m').sign(new TextEncoder().encode(TEST_JWT_SECRET));
+
+async function deliver(gateway: RunningGateway, body: Record<string, unknown>) {
+  const raw = JSON.stringify(body);
+  const response = await fetch(`${gateway.url}/webhooks/didit`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-signature': signWebhookBody(raw, WEBHOOK_SECRET), 'x-timestamp': String(Math.floor(Date.now() / 1000)) },
+    body: raw,
+  });
+  return response.status;
+}
+
+describe('two gateway instances on one Redis', () => {
+  let sandbox: Sandbox;
+  let first: Awaited<ReturnType<typeof startInstance>>;
+  let second: Awaited<ReturnType<typeof startInstance>>;
+
+  beforeAll(async () => {
+    sandbox = createSandbox();
+    const { url } = await sandbox.listen(0);
+    first = await startInstance(url, REDIS_URL);
+    second = await startInstance(url, REDIS_URL);
+    sandbox.setWebhook(`${first.url}/webhooks/didit`, WEBHOOK_SECRET);
+  });
+  afterAll(async () => {
+    await first.close();
+    await second.close();
+    await sandbox.close();
+  });
+
+  it('a webhook received by the first reaches a subscriber on the second exactly once', async () => {
+    const owner = await token('owner-redis');
+    const created = await first.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-redis' });
+    const id = created.session_id;
+    const sub = subscribeSse(second.url, owner, STATUS_SUBSCRIPTION, { id });
+    const ws = subscribeWs(second.url, owner, STATUS_SUBSCRIPTION, { id });
+    await vi.waitFor(() => expect(second.services.events.subscriberCount()).toBe(2));
+
+    // Finishing goes through In Progress, as on Didit: two webhooks, two events, in order.
+    sandbox.complete(id, 'Approved');
+    const events = await sub.next(2);
+    expect(events.map((e) => e.data!.sessionStatusChanged.status)).toEqual(['IN_PROGRESS', 'APPROVED']);
+    expect(events[1]!.data!.sessionStatusChanged).toMatchObject({ sessionId: id, session: { status: 'APPROVED' } });
+    await ws.next(2);
+
+    // Didit retries the same delivery, to either instance: nobody hears it again.
+    const body = { session_id: id, status: 'Approved', created_at: 1, timestamp: Math.floor(Date.now() / 1000) - 1, vendor_data: 'owner-redis' };
+    expect(await deliver(second, body)).toBe(200);
+    expect(await deliver(first, body)).toBe(200);
+    // A newer change still goes through.
+    expect(await deliver(second, { ...body, status: 'Declined', timestamp: body.timestamp + 10 })).toBe(200);
+    const [, , latest] = await sub.next(3);
+    expect(latest!.data!.sessionStatusChanged.status).toBe('DECLINED');
+    await ws.next(3);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(sub.results).toHaveLength(3);
+    expect(ws.results).toHaveLength(3);
+    await sub.close();
+    await ws.close();
+  });
+});
+
+/** A Redis of the test's own, on a free port, so it can be stopped and started again. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('Ready to accept connections')) resolve(child);
+    });
+  });
+}
+
+describe('Redis going away and coming back', () => {
+  it('refuses webhooks with 503 while Redis is away, says so in the logs, and recovers', async () => {
+    const port = await freePort();
+    let redis = await startRedis(port);
+    const sandbox = createSandbox();
+    const { url } = await sandbox.listen(0);
+    const gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
+    try {
+      const created = await gateway.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-x' });
+      const body = { session_id: created.session_id, status: 'In Review', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-x' };
+
+      redis.kill('SIGKILL');
+      await vi.waitFor(() => expect(gateway.services.events.connected()).toBe(false));
+      expect(await deliver(gateway, body)).toBe(503);
+      expect(gateway.logs.text).toContain('redis connection lost');
+
+      redis = await startRedis(port);
+      await vi.waitFor(() => expect(gateway.services.events.connected()).toBe(true), { timeout: 10_000 });
+      const sub = subscribeSse(gateway.url, await token('owner-x'), STATUS_SUBSCRIPTION, { id: created.session_id });
+      await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
+      // Didit retries the delivery that failed: it goes through now.
+      expect(await deliver(gateway, body)).toBe(200);
+      const [event] = await sub.next(1);
+      expect(event!.data!.sessionStatusChanged.status).toBe('IN_REVIEW');
+      await sub.close();
+    } finally {
+      await gateway.close();
+      await sandbox.close();
+      redis.kill('SIGKILL');
+    }
+  });
+});
