@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
@@ -67,7 +68,12 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     if (!jwtSecret && !config.auth.jwksUrl) jwtSecret = randomBytes(32).toString('base64url');
   }
 
-  const client = createDiditClient({ ...didit, ...options.didit });
+  const client = createDiditClient({
+    ...didit,
+    onCall: ({ endpoint, status, durationMs }) => log.debug({ endpoint, status, durationMs: Math.round(durationMs) }, 'didit call'),
+    onTokenRefresh: () => log.info('didit token refreshed'),
+    ...options.didit,
+  });
   const events = createStatusEvents({ redisUrl: config.redisUrl, log });
   const decisions = createDecisionCache(client);
   // Every instance drops its cached copy of a session whatever instance got the webhook.
@@ -87,7 +93,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const gateway = createGateway({
     services,
     authenticate: createAuthenticator({ ...config.auth, jwtSecret }),
-    persistedDocuments: options.persistedDocuments,
+    persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
     graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
   });
 
@@ -132,6 +138,11 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       return closing;
     },
   };
+}
+
+/** The manifest `npm run codegen` writes from `operations/*.graphql`. */
+function loadTrustedDocuments(): Record<string, string> {
+  return JSON.parse(readFileSync(new URL('./generated/persisted-documents.json', import.meta.url), 'utf8'));
 }
 
 async function mintDemoTokens(secret: string, config: Config) {

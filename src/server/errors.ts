@@ -50,7 +50,7 @@ export function toClientError(error: unknown, onMasked: (error: unknown) => void
   const graphqlError = error instanceof GraphQLError ? error : undefined;
   const original = graphqlError?.originalError ?? error;
   const keepPlace = (message: string, extensions: GraphQLError['extensions']) =>
-    new GraphQLError(message, { nodes: graphqlError?.nodes, path: graphqlError?.path, extensions });
+    new GraphQLError(message, { nodes: graphqlError?.nodes, source: graphqlError?.source, positions: graphqlError?.positions, path: graphqlError?.path, extensions });
 
   if (original instanceof DiditError) {
     const mapped = fromDidit(original);
@@ -61,8 +61,11 @@ export function toClientError(error: unknown, onMasked: (error: unknown) => void
     if (typeof code === 'string' && PUBLIC_CODES.has(code)) {
       return original === graphqlError ? original : keepPlace(original.message, original.extensions);
     }
-    // A document that failed to parse or validate is the caller's own, with no code from graphql-js.
-    if (!original.originalError && !original.path) return original;
+    // A document that failed to validate is the caller's own; graphql-armor's limits give no code.
+    if (!original.originalError && !original.path) {
+      if (code !== undefined || original.extensions?.http) return original;
+      return keepPlace(original.message, { ...original.extensions, code: 'GRAPHQL_VALIDATION_FAILED' });
+    }
   }
   onMasked(original);
   return keepPlace('Unexpected error', { code: 'INTERNAL_SERVER_ERROR' });

@@ -9,6 +9,8 @@ import { schema } from '../schema/index.ts';
 import type { Authenticate } from './auth.ts';
 import { createContext, type GatewayContext, type Services } from './context.ts';
 import { toClientError } from './errors.ts';
+import { useOperationLog } from './operation-log.ts';
+import { useCallerRateLimit } from './rate-limit.ts';
 
 export interface GatewayOptions {
   services: Services;
@@ -58,7 +60,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Abusive documents are refused during validation, before anything executes or calls Didit.
     EnvelopArmorPlugin({
       maxAliases: { n: limits.maxAliases },
-      maxDepth: { n: limits.maxDepth, flattenFragments: true },
+      maxDepth: { n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: false },
       maxTokens: { n: limits.maxTokens },
       maxDirectives: { n: limits.maxDirectives },
       costLimit: { maxCost: 5000 },
@@ -67,6 +69,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     // A request must be JSON or carry a custom header: both force a CORS preflight in browsers.
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
     useVariableErrorCodes(),
+    useCallerRateLimit(config.rateLimitPerMinute),
+    useOperationLog(log),
     ...(options.plugins ?? []),
   ];
   if (config.production) plugins.push(useDisableIntrospection());
@@ -74,7 +78,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const documents = options.persistedDocuments ?? {};
     plugins.push(
       usePersistedOperations({
-        getPersistedOperation: (hash) => documents[hash] ?? null,
+        // The manifest is keyed `sha256:<hex>`; clients send the bare hex (APQ's format).
+        getPersistedOperation: (hash) => documents[hash] ?? documents[`sha256:${hash}`] ?? null,
         allowArbitraryOperations: false,
         customErrors: {
           persistedQueryOnly: { message: 'Only trusted documents may run here', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } },
