@@ -39,18 +39,27 @@ const SEEN_TTL_SECONDS = 7 * 24 * 3600;
 const SEEN_MAX = 100_000;
 
 /**
- * Atomically: refuse a delivery older than the newest seen for the session, or equal to it
- * (a duplicate); otherwise remember it. KEYS[1] = the session's key; ARGV = timestamp, status, ttl.
+ * Where a status stands in a session's life. Didit stamps deliveries in whole seconds, so two
+ * changes can share a timestamp: then the later stage wins ("In Progress" never follows "Approved").
+ */
+function stage(status: string): number {
+  return status === 'Not Started' ? 0 : status === 'In Progress' ? 1 : 2;
+}
+
+/**
+ * Atomically: refuse a delivery older than the newest seen for the session, a duplicate of it, or
+ * an earlier stage at the same second; otherwise remember it.
+ * KEYS[1] = the session's key; ARGV = timestamp, status, stage, ttl.
  */
 const ACCEPT_SCRIPT = `
-local seen = redis.call('HMGET', KEYS[1], 'ts', 'status')
+local seen = redis.call('HMGET', KEYS[1], 'ts', 'status', 'stage')
 if seen[1] then
-  local ts = tonumber(seen[1])
-  local incoming = tonumber(ARGV[1])
-  if ts > incoming or (ts == incoming and seen[2] == ARGV[2]) then return 0 end
+  local ts, incoming = tonumber(seen[1]), tonumber(ARGV[1])
+  if ts > incoming then return 0 end
+  if ts == incoming and (seen[2] == ARGV[2] or tonumber(seen[3]) > tonumber(ARGV[3])) then return 0 end
 end
-redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'status', ARGV[2])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
+redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'status', ARGV[2], 'stage', ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
 `;
 
@@ -108,11 +117,15 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
   return {
     async accept(event) {
       if (redis) {
-        const result = await redis.commands.eval(ACCEPT_SCRIPT, 1, `${SEEN_PREFIX}${event.sessionId}`, event.timestamp, event.status, SEEN_TTL_SECONDS);
+        const key = `${SEEN_PREFIX}${event.sessionId}`;
+        const result = await redis.commands.eval(ACCEPT_SCRIPT, 1, key, event.timestamp, event.status, stage(event.status), SEEN_TTL_SECONDS);
         return result === 1;
       }
       const last = seen.get(event.sessionId);
-      if (last && (last.timestamp > event.timestamp || (last.timestamp === event.timestamp && last.status === event.status))) return false;
+      if (last) {
+        if (last.timestamp > event.timestamp) return false;
+        if (last.timestamp === event.timestamp && (last.status === event.status || stage(last.status) > stage(event.status))) return false;
+      }
       seen.set(event.sessionId, { timestamp: event.timestamp, status: event.status });
       return true;
     },

@@ -75,6 +75,8 @@ describe('two gateway instances on one Redis', () => {
     expect(await deliver(first, body)).toBe(200);
     // A newer change still goes through.
     expect(await deliver(second, { ...body, status: 'Declined', timestamp: body.timestamp + 10 })).toBe(200);
+    // An earlier stage stamped with the same second does not.
+    expect(await deliver(first, { ...body, status: 'In Progress', timestamp: body.timestamp + 10 })).toBe(200);
     const [, , latest] = await sub.next(3);
     expect(latest!.data!.sessionStatusChanged.status).toBe('DECLINED');
     await ws.next(3);

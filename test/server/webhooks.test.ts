@@ -114,6 +114,17 @@ describe('webhook idempotency and order', () => {
     expect(published.map((e) => e.status)).toEqual(['Declined']);
   });
 
+  it('at the same second, never lets an earlier stage follow a later one', async () => {
+    const id = '7f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
+    const second = now();
+    const approved = JSON.stringify(delivery({ session_id: id, status: 'Approved', timestamp: second }));
+    const inProgress = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: second }));
+    const declined = JSON.stringify(delivery({ session_id: id, status: 'Declined', timestamp: second }));
+    for (const raw of [approved, inProgress, declined]) expect(await send(raw, signed(raw))).toBe(200);
+    await settle();
+    expect(published.map((e) => e.status)).toEqual(['Approved', 'Declined']);
+  });
+
   it("drops the decision cache's copy of the session", async () => {
     const id = '6f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
     const dropped = vi.spyOn(gw.services.decisions, 'delete');
