@@ -17,7 +17,7 @@ try {
 const gateway = await startGateway(config);
 const { log } = gateway;
 log.info(
-  { mode: config.sandbox ? 'sandbox' : 'didit', didit: config.sandbox ? gateway.sandbox?.url : config.didit.apiUrl, url: gateway.url, redis: Boolean(config.redisUrl) },
+  { mode: config.sandbox ? 'sandbox' : 'didit', diditOrigin: config.sandbox ? gateway.sandbox?.url : config.didit.apiUrl, listening: gateway.url, redis: Boolean(config.redisUrl) },
   'gateway started',
 );
 
