@@ -36,7 +36,13 @@ export interface Config {
     headersTimeoutMs: number;
     bodyTimeoutMs: number;
     maxRetries: number;
+    /** Our own pace, per instance, so as not to trip Didit's published limits. */
+    decisionsPerMinute: number;
+    pdfsPerMinute: number;
+    /** Upstream calls in flight at once; more wait in a bounded queue. */
+    maxConcurrentCalls: number;
   };
+  decisionCache: { ttlActiveMs: number; ttlFinalMs: number; max: number };
   sandboxServer: { port: number; clientId: string; clientSecret: string };
   /** Secrets that may sign Didit webhooks; several during a rotation. Empty: webhooks are refused. */
   webhookSecrets: string[];
@@ -178,6 +184,14 @@ export function loadConfig(env: Env = process.env): Config {
       headersTimeoutMs: int('DIDIT_HEADERS_TIMEOUT_MS', 15_000, 1, 300_000),
       bodyTimeoutMs: int('DIDIT_BODY_TIMEOUT_MS', 30_000, 1, 300_000),
       maxRetries: int('DIDIT_MAX_RETRIES', 3, 0, 10),
+      decisionsPerMinute: int('DIDIT_DECISIONS_PER_MINUTE', 100, 1, 10_000_000),
+      pdfsPerMinute: int('DIDIT_PDFS_PER_MINUTE', 50, 1, 10_000_000),
+      maxConcurrentCalls: int('DIDIT_MAX_CONCURRENT_CALLS', 64, 1, 10_000),
+    },
+    decisionCache: {
+      ttlActiveMs: int('DECISION_CACHE_TTL_ACTIVE_MS', 2000, 0, 3_600_000),
+      ttlFinalMs: int('DECISION_CACHE_TTL_FINAL_MS', 60_000, 0, 86_400_000),
+      max: int('DECISION_CACHE_MAX', 5000, 1, 1_000_000),
     },
     sandboxServer,
     webhookSecrets,

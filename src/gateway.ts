@@ -75,7 +75,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     ...options.didit,
   });
   const events = createStatusEvents({ redisUrl: config.redisUrl, log });
-  const decisions = createDecisionCache(client);
+  const decisions = createDecisionCache(client, config.decisionCache);
   // Every instance drops its cached copy of a session whatever instance got the webhook.
   events.onEvent((event) => decisions.delete(event.sessionId));
   const services: Services = {

@@ -2,12 +2,14 @@ import { LRUCache } from 'lru-cache';
 import type { DiditClient } from '../didit/client.ts';
 import type { Decision } from '../didit/types.ts';
 
-/** Sessions cached at once. A decision is a few kB: 5,000 of them stay well under 50 MB. */
-export const DECISION_CACHE_MAX = 5000;
-/** A session still moving may change any moment: serve it from cache only briefly. */
-export const DECISION_TTL_ACTIVE_MS = 2000;
-/** A finished session changes only through a review, which drops its entry. */
-export const DECISION_TTL_FINAL_MS = 60_000;
+export interface DecisionCacheOptions {
+  /** Sessions held at once. A decision is a few kB: 5,000 of them stay well under 50 MB. */
+  max: number;
+  /** A session still moving may change any moment: serve it from cache only briefly (0: never). */
+  ttlActiveMs: number;
+  /** A finished session changes only through a review or a webhook, which drop its entry. */
+  ttlFinalMs: number;
+}
 
 const FINAL = new Set(['Approved', 'Declined', 'In Review', 'Abandoned', 'Expired', 'Kyc Expired']);
 
@@ -23,10 +25,9 @@ export interface DecisionCache {
  * nothing here is shaped for a caller: who may see a session, and which parts, is decided per
  * request after the cache (see `access.ts`).
  */
-export function createDecisionCache(didit: DiditClient, options: { ttlActiveMs?: number; ttlFinalMs?: number; max?: number } = {}): DecisionCache {
-  const ttlActive = options.ttlActiveMs ?? DECISION_TTL_ACTIVE_MS;
-  const ttlFinal = options.ttlFinalMs ?? DECISION_TTL_FINAL_MS;
-  const cache = new LRUCache<string, Decision>({ max: options.max ?? DECISION_CACHE_MAX, ttl: ttlFinal });
+export function createDecisionCache(didit: DiditClient, options: DecisionCacheOptions): DecisionCache {
+  const { ttlActiveMs: ttlActive, ttlFinalMs: ttlFinal } = options;
+  const cache = new LRUCache<string, Decision>({ max: options.max });
   const inFlight = new Map<string, Promise<Decision>>();
 
   return {
