@@ -13,6 +13,7 @@ import {
   parseFieldErrors,
 } from './errors.ts';
 import { featuresToWire } from './features.ts';
+import { createResilience, type BreakerState } from './resilience.ts';
 import { isSessionId } from './session-id.ts';
 import { createTokenProvider, type IssuedToken, type TokenProvider } from './token-provider.ts';
 import type {
@@ -53,6 +54,15 @@ export interface DiditClientOptions {
   onCall?: (call: { endpoint: DiditEndpoint; status: number | 'error'; durationMs: number }) => void;
   /** Told about every token fetched. */
   onTokenRefresh?: () => void;
+  /** Didit's published limits per minute, which the client paces itself under. Default 100 and 50. */
+  decisionsPerMinute?: number;
+  pdfsPerMinute?: number;
+  /** Upstream calls in flight at once. Default 64. */
+  maxConcurrentCalls?: number;
+  /** Consecutive failed calls that open the circuit breaker, and how long it stays open. */
+  breakerThreshold?: number;
+  breakerHalfOpenAfterMs?: number;
+  onBreakerChange?: (state: BreakerState) => void;
 }
 
 export interface CreateSessionParams {
@@ -76,6 +86,7 @@ export interface DiditClient {
   streamPdf(sessionId: string, signal?: AbortSignal): Promise<PdfStream>;
   updateStatus(sessionId: string, status: ReviewStatus, comment?: string): Promise<UpdateStatusResponse>;
   readonly tokens: TokenProvider;
+  breakerState(): BreakerState;
   close(): Promise<void>;
 }
 
@@ -199,6 +210,13 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
   }
 
   const tokens = createTokenProvider({ fetchToken, onRefresh: options.onTokenRefresh });
+  const resilience = createResilience({
+    limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50 },
+    maxConcurrent: options.maxConcurrentCalls ?? 64,
+    breakerThreshold: options.breakerThreshold,
+    halfOpenAfterMs: options.breakerHalfOpenAfterMs,
+    onBreakerChange: options.onBreakerChange,
+  });
 
   /**
    * A call to a session endpoint with the client token. A 401 means Didit no longer takes the
@@ -248,40 +266,40 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
       if (params.vendorData !== undefined && (typeof params.vendorData !== 'string' || params.vendorData.length > MAX_VENDOR_DATA_LENGTH)) {
         throw new DiditInvalidInputError('vendorData', `vendorData must be at most ${MAX_VENDOR_DATA_LENGTH} characters`);
       }
-      const response = await authorized('create', {
-        method: 'POST',
-        path: '/v1/session/',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ callback: params.callback, features, vendor_data: params.vendorData }),
+      return resilience.run('create', async () => {
+        const response = await authorized('create', {
+          method: 'POST',
+          path: '/v1/session/',
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify({ callback: params.callback, features, vendor_data: params.vendorData }),
+        });
+        const body = await readJson<CreateSessionResponse>(response, 201);
+        if (!isSessionId(body.session_id) || typeof body.url !== 'string' || typeof body.status !== 'string') {
+          throw new DiditBadResponseError('created session without session_id, url or status', response.statusCode);
+        }
+        return body;
       });
-      const body = await readJson<CreateSessionResponse>(response, 201);
-      if (!isSessionId(body.session_id) || typeof body.url !== 'string' || typeof body.status !== 'string') {
-        throw new DiditBadResponseError('created session without session_id, url or status', response.statusCode);
-      }
-      return body;
     },
 
     async getDecision(sessionId) {
-      const response = await authorized('decision', {
-        method: 'GET',
-        path: sessionPath(sessionId, 'decision'),
-        headers: { accept: 'application/json' },
+      const path = sessionPath(sessionId, 'decision');
+      return resilience.run('decision', async () => {
+        const response = await authorized('decision', { method: 'GET', path, headers: { accept: 'application/json' } });
+        const body = await readJson<Decision>(response, 200);
+        if (typeof body.session_id !== 'string' || typeof body.status !== 'string') {
+          throw new DiditBadResponseError('decision without session_id or status', response.statusCode);
+        }
+        return body;
       });
-      const body = await readJson<Decision>(response, 200);
-      if (typeof body.session_id !== 'string' || typeof body.status !== 'string') {
-        throw new DiditBadResponseError('decision without session_id or status', response.statusCode);
-      }
-      return body;
     },
 
     async streamPdf(sessionId, signal) {
-      const response = await authorized('pdf', {
-        method: 'GET',
-        path: sessionPath(sessionId, 'generate-pdf'),
-        headers: { accept: 'application/pdf' },
-        signal,
+      const path = sessionPath(sessionId, 'generate-pdf');
+      const response = await resilience.run('pdf', async () => {
+        const answer = await authorized('pdf', { method: 'GET', path, headers: { accept: 'application/pdf' }, signal });
+        await expectStatus(answer, 200);
+        return answer;
       });
-      await expectStatus(response, 200);
       const contentType = headerValue(response.headers['content-type']) ?? '';
       if (!/^application\/pdf\b/i.test(contentType)) {
         await response.body.dump();
@@ -303,15 +321,20 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
       if (comment !== undefined && (typeof comment !== 'string' || comment.length > MAX_COMMENT_LENGTH)) {
         throw new DiditInvalidInputError('comment', `The comment must be at most ${MAX_COMMENT_LENGTH} characters`);
       }
-      const response = await authorized('update', {
-        method: 'PATCH',
-        path: sessionPath(sessionId, 'update-status'),
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ new_status: status, comment }),
+      const path = sessionPath(sessionId, 'update-status');
+      return resilience.run('update', async () => {
+        const response = await authorized('update', {
+          method: 'PATCH',
+          path,
+          headers: { 'content-type': 'application/json', accept: 'application/json' },
+          body: JSON.stringify({ new_status: status, comment }),
+        });
+        const body = await readJson<UpdateStatusResponse>(response, 200);
+        return { session_id: typeof body.session_id === 'string' ? body.session_id : sessionId };
       });
-      const body = await readJson<UpdateStatusResponse>(response, 200);
-      return { session_id: typeof body.session_id === 'string' ? body.session_id : sessionId };
     },
+
+    breakerState: () => resilience.breakerState(),
 
     async close() {
       await Promise.all(pools.map((pool) => pool.close()));

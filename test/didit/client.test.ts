@@ -29,6 +29,7 @@ describe('Didit client against the sandbox', () => {
       apiUrl: url,
       retryMinDelayMs: 5,
       retryMaxDelayMs: 20,
+      decisionsPerMinute: 1_000_000,
       ...overrides,
     });
 

@@ -50,6 +50,9 @@ export async function startTestGateway(env: Record<string, string> = {}, options
     SANDBOX_PORT: '0',
     LOG_LEVEL: 'info',
     AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    // Tests read far faster than Didit allows; pacing has tests of its own.
+    DIDIT_DECISIONS_PER_MINUTE: '1000000',
+    DIDIT_PDFS_PER_MINUTE: '1000000',
     ...env,
   });
   const gateway = await startGateway(config, {

@@ -223,10 +223,6 @@ describe('errors', () => {
       gw.services.decisions.delete(id);
       return gw.run(reviewer, SessionStatusDocument, { id });
     };
-    gw.sandboxInstance.injectFault({ kind: 'rate-limit', endpoint: 'decision', retryAfter: 120 });
-    const limited = await read();
-    expect(limited.errors).toMatchObject([{ extensions: { code: 'RATE_LIMITED', retryAfter: 120 } }]);
-
     gw.sandboxInstance.injectFault({ kind: 'status', status: 503, endpoint: 'decision', times: 4 });
     expect(codes(await read())).toEqual(['UPSTREAM_UNAVAILABLE']);
 
@@ -238,5 +234,15 @@ describe('errors', () => {
     gw.sandboxInstance.injectFault({ kind: 'status', status: 503, endpoint: 'create' });
     const create = await gw.post(applicant, 'mutation { createSession(input: { callback: "http://localhost:1/x" }) { session { id } } }');
     expect(codes(create)).toEqual(['UPSTREAM_UNAVAILABLE']);
+
+    // Last: a 429 also holds the endpoint off for what Didit said, without calling it again.
+    gw.sandboxInstance.injectFault({ kind: 'rate-limit', endpoint: 'decision', retryAfter: 120 });
+    const limited = await read();
+    expect(limited.errors).toMatchObject([{ extensions: { code: 'RATE_LIMITED', retryAfter: 120 } }]);
+    gw.sandboxInstance.resetRequests();
+    const held = await read();
+    expect(held.errors).toMatchObject([{ extensions: { code: 'RATE_LIMITED' } }]);
+    expect((held.errors![0]!.extensions!.retryAfter as number)).toBeGreaterThan(100);
+    expect(gw.upstream('decision')).toBe(0);
   });
 });
