@@ -12,6 +12,8 @@ import type { Services } from './server/context.ts';
 import { createDecisionCache } from './server/decision-cache.ts';
 import { createHttpHandler } from './server/http.ts';
 import { createLogger } from './server/logger.ts';
+import { createMetrics } from './server/metrics.ts';
+import { createOperationsRoutes } from './server/operations-routes.ts';
 import { createPdfLinks } from './server/pdf-links.ts';
 import { createStatusEvents } from './server/status-events.ts';
 import { createWebhookRoute } from './server/webhooks.ts';
@@ -68,14 +70,27 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     if (!jwtSecret && !config.auth.jwksUrl) jwtSecret = randomBytes(32).toString('base64url');
   }
 
+  const events = createStatusEvents({ redisUrl: config.redisUrl, log });
+  const breakerGauge = { closed: 0, 'half-open': 0.5, open: 1 } as const;
+  const metrics = createMetrics({
+    subscriptions: () => events.subscriberCount(),
+    redisConnected: () => events.connected(),
+    breakerOpen: () => breakerGauge[client.breakerState()],
+  });
   const client = createDiditClient({
     ...didit,
-    onCall: ({ endpoint, status, durationMs }) => log.debug({ endpoint, status, durationMs: Math.round(durationMs) }, 'didit call'),
-    onTokenRefresh: () => log.info('didit token refreshed'),
+    onCall: ({ endpoint, status, durationMs }) => {
+      metrics.upstreamCall(endpoint, status, durationMs / 1000);
+      log.debug({ endpoint, status, durationMs: Math.round(durationMs) }, 'didit call');
+    },
+    onTokenRefresh: () => {
+      metrics.tokenRefreshed();
+      log.info('didit token refreshed');
+    },
+    onBreakerChange: (state) => (state === 'open' ? log.error : log.warn).call(log, { state }, `circuit breaker around Didit is ${state}`),
     ...options.didit,
   });
-  const events = createStatusEvents({ redisUrl: config.redisUrl, log });
-  const decisions = createDecisionCache(client, config.decisionCache);
+  const decisions = createDecisionCache(client, { ...config.decisionCache, onLookup: metrics.cacheLookup });
   // Every instance drops its cached copy of a session whatever instance got the webhook.
   events.onEvent((event) => decisions.delete(event.sessionId));
   const services: Services = {
@@ -83,6 +98,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     didit: client,
     decisions,
     events,
+    metrics,
     pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
     log,
   };
@@ -97,8 +113,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
   });
 
-  const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log });
-  const server = createServer(createHttpHandler({ services, gateway, routes: [webhooks] }));
+  let draining = false;
+  const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook });
+  const operations = createOperationsRoutes({ services, isDraining: () => draining });
+  const server = createServer(createHttpHandler({ services, gateway, routes: [operations, webhooks] }));
   const websocket = attachWebSocket(server, gateway, config.limits.maxBodyBytes);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -120,6 +138,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     demoTokens,
     close(graceMs = 10_000) {
       closing ??= (async () => {
+        draining = true;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         // Keep-alive connections are closed as soon as they fall idle, those still busy after
         // the grace period are cut.

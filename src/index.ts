@@ -39,6 +39,9 @@ if (gateway.sandbox) {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
+// Nothing should reach these; if something does, an operator must hear of it (soak runs count them).
+process.on('unhandledRejection', (reason) => log.error({ err: reason }, 'unhandled rejection'));
+
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
@@ -48,6 +51,12 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     }
     stopping = true;
     log.info({ signal }, 'draining');
+    // Whatever hangs (a connection, Redis), the process is gone shortly after the grace period.
+    setTimeout(() => {
+      log.error('drain deadline passed: exiting');
+      log.flush();
+      process.exit(1);
+    }, DRAIN_GRACE_MS + 5000).unref();
     gateway.close(DRAIN_GRACE_MS).then(
       () => {
         log.info('stopped');

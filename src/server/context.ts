@@ -5,6 +5,7 @@ import type { DiditClient } from '../didit/client.ts';
 import type { Decision } from '../didit/types.ts';
 import type { Caller } from './access.ts';
 import type { DecisionCache } from './decision-cache.ts';
+import type { Metrics } from './metrics.ts';
 import type { PdfLinks } from './pdf-links.ts';
 import type { StatusEvents } from './status-events.ts';
 
@@ -15,6 +16,7 @@ export interface Services {
   decisions: DecisionCache;
   pdfLinks: PdfLinks;
   events: StatusEvents;
+  metrics: Metrics;
   log: Logger;
 }
 

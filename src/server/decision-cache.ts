@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { DiditClient } from '../didit/client.ts';
+import { DiditRateLimitedError, DiditUnavailableError } from '../didit/errors.ts';
 import type { Decision } from '../didit/types.ts';
 
 export interface DecisionCacheOptions {
@@ -9,7 +10,15 @@ export interface DecisionCacheOptions {
   ttlActiveMs: number;
   /** A finished session changes only through a review or a webhook, which drop its entry. */
   ttlFinalMs: number;
+  /** Told whether each read was a hit, a miss, or a stale copy served while Didit failed. */
+  onLookup?: (outcome: 'hit' | 'miss' | 'stale') => void;
 }
+
+/**
+ * How old a copy may be and still answer while Didit is down or limiting us. Better a status
+ * from a few minutes ago than an error; a webhook or a review still drops it at once.
+ */
+const STALE_IF_ERROR_MS = 10 * 60_000;
 
 const FINAL = new Set(['Approved', 'Declined', 'In Review', 'Abandoned', 'Expired', 'Kyc Expired']);
 
@@ -20,38 +29,61 @@ export interface DecisionCache {
   delete(sessionId: string): void;
 }
 
+interface Entry {
+  decision: Decision;
+  fetchedAt: number;
+}
+
 /**
  * Holds Didit's raw answers across requests, keyed by session id alone. That is safe because
  * nothing here is shaped for a caller: who may see a session, and which parts, is decided per
  * request after the cache (see `access.ts`).
  */
 export function createDecisionCache(didit: DiditClient, options: DecisionCacheOptions): DecisionCache {
-  const { ttlActiveMs: ttlActive, ttlFinalMs: ttlFinal } = options;
-  const cache = new LRUCache<string, Decision>({ max: options.max });
+  const { ttlActiveMs: ttlActive, ttlFinalMs: ttlFinal, onLookup } = options;
+  // Expired entries stay (until evicted) so that they can answer while Didit fails.
+  const cache = new LRUCache<string, Entry>({ max: options.max, noDeleteOnStaleGet: true });
   const inFlight = new Map<string, Promise<Decision>>();
+
+  function fetch(key: string): Promise<Decision> {
+    const read: Promise<Decision> = didit
+      .getDecision(key)
+      .then(
+        (decision) => {
+          // Cache only if nobody dropped the session while this read was under way.
+          if (inFlight.get(key) === read) {
+            const ttl = FINAL.has(decision.status) ? ttlFinal : ttlActive;
+            if (ttl > 0) cache.set(key, { decision, fetchedAt: Date.now() }, { ttl });
+          }
+          return decision;
+        },
+        (error: unknown) => {
+          const stale = cache.get(key, { allowStale: true });
+          const usable = error instanceof DiditUnavailableError || error instanceof DiditRateLimitedError;
+          if (usable && stale && Date.now() - stale.fetchedAt < STALE_IF_ERROR_MS) {
+            onLookup?.('stale');
+            return stale.decision;
+          }
+          throw error;
+        },
+      )
+      .finally(() => {
+        if (inFlight.get(key) === read) inFlight.delete(key);
+      });
+    inFlight.set(key, read);
+    return read;
+  }
 
   return {
     get(sessionId) {
       const key = sessionId.toLowerCase();
       const hit = cache.get(key);
-      if (hit) return Promise.resolve(hit);
-      const pending = inFlight.get(key);
-      if (pending) return pending;
-      const read: Promise<Decision> = didit
-        .getDecision(key)
-        .then((decision) => {
-          // Cache only if nobody dropped the session while this read was under way.
-          if (inFlight.get(key) === read) {
-            const ttl = FINAL.has(decision.status) ? ttlFinal : ttlActive;
-            if (ttl > 0) cache.set(key, decision, { ttl });
-          }
-          return decision;
-        })
-        .finally(() => {
-          if (inFlight.get(key) === read) inFlight.delete(key);
-        });
-      inFlight.set(key, read);
-      return read;
+      if (hit) {
+        onLookup?.('hit');
+        return Promise.resolve(hit.decision);
+      }
+      onLookup?.('miss');
+      return inFlight.get(key) ?? fetch(key);
     },
     delete(sessionId) {
       const key = sessionId.toLowerCase();

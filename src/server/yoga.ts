@@ -9,7 +9,7 @@ import { schema } from '../schema/index.ts';
 import type { Authenticate } from './auth.ts';
 import { createContext, type GatewayContext, type Services } from './context.ts';
 import { toClientError } from './errors.ts';
-import { useOperationLog } from './operation-log.ts';
+import { useOperationObserver } from './operation-log.ts';
 import { useCallerRateLimit } from './rate-limit.ts';
 
 export interface GatewayOptions {
@@ -70,7 +70,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
     useVariableErrorCodes(),
     useCallerRateLimit(config.rateLimitPerMinute),
-    useOperationLog(log),
+    useOperationObserver(log, services.metrics),
     ...(options.plugins ?? []),
   ];
   if (config.production) plugins.push(useDisableIntrospection());

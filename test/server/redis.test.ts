@@ -122,9 +122,11 @@ describe('Redis going away and coming back', () => {
       await vi.waitFor(() => expect(gateway.services.events.connected()).toBe(false));
       expect(await deliver(gateway, body)).toBe(503);
       expect(gateway.logs.text).toContain('redis connection lost');
+      expect((await fetch(`${gateway.url}/readiness`)).status).toBe(503);
 
       redis = await startRedis(port);
       await vi.waitFor(() => expect(gateway.services.events.connected()).toBe(true), { timeout: 10_000 });
+      expect((await fetch(`${gateway.url}/readiness`)).status).toBe(200);
       const sub = subscribeSse(gateway.url, await token('owner-x'), STATUS_SUBSCRIPTION, { id: created.session_id });
       await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
       // Didit retries the delivery that failed: it goes through now.

@@ -1,0 +1,49 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Services } from './context.ts';
+import { sendJson } from './http.ts';
+
+/** How long readiness waits for a Didit token it does not hold yet. */
+const TOKEN_CHECK_TIMEOUT_MS = 3000;
+
+/**
+ * `/readiness` and `/metrics`, for operators (`/health`, liveness, is answered in `http.ts`).
+ * Ready means: configuration loaded (we are running), a Didit token held or obtainable, Redis
+ * connected when configured, and not draining. Metrics are Prometheus text; keep the endpoint
+ * on an internal network.
+ */
+export function createOperationsRoutes(options: { services: Services; isDraining: () => boolean }) {
+  const { services } = options;
+
+  async function tokenObtainable(): Promise<boolean> {
+    if (services.didit.tokens.hasValidToken()) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), TOKEN_CHECK_TIMEOUT_MS)));
+    try {
+      return await Promise.race([services.didit.tokens.get().then(() => true, () => false), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
+    if (url.pathname === '/readiness') {
+      const checks = {
+        draining: options.isDraining(),
+        diditToken: await tokenObtainable(),
+        redis: services.events.connected(),
+        diditCircuit: services.didit.breakerState(),
+      };
+      const ready = !checks.draining && checks.diditToken && checks.redis;
+      sendJson(res, ready ? 200 : 503, { ready, checks });
+      return true;
+    }
+    if (url.pathname === '/metrics' && req.method === 'GET') {
+      const { registry } = services.metrics;
+      const body = await registry.metrics();
+      res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });
+      res.end(body);
+      return true;
+    }
+    return false;
+  };
+}

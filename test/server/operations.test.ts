@@ -1,0 +1,116 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import { startGateway } from '../../src/gateway.ts';
+import { CreateSessionDocument, FullDecisionDocument } from '../../src/generated/graphql.ts';
+import { createSandbox } from '../../src/sandbox/server.ts';
+import { CapturedLogs, startTestGateway, TEST_JWT_SECRET, type TestGateway } from '../helpers/gateway.ts';
+
+describe('readiness and metrics', () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway();
+  });
+  afterAll(() => gw.close());
+
+  it('is ready when a Didit token is obtainable and nothing is draining', async () => {
+    const response = await fetch(`${gw.url}/readiness`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ ready: true, checks: { draining: false, diditToken: true, redis: true, diditCircuit: 'closed' } });
+  });
+
+  it('exposes Prometheus metrics with bounded labels and no personal data', async () => {
+    const sub = 'metrics-person-sub';
+    const token = await gw.token(sub);
+    const { createSession } = await gw.client(token).request(CreateSessionDocument, { input: { callback: 'http://localhost:3000/x' } });
+    const id = createSession.session.id;
+    await gw.run(token, FullDecisionDocument, { id });
+    await gw.run(token, FullDecisionDocument, { id });
+    await gw.run(token, FullDecisionDocument, { id: '00000000-0000-4000-8000-000000000000' });
+    const response = await fetch(`${gw.url}/metrics`);
+    expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
+    const text = await response.text();
+    for (const name of [
+      'gateway_graphql_operation_duration_seconds_bucket{le="0.005",operation="FullDecision",type="query"}',
+      'gateway_graphql_errors_total{operation="FullDecision",code="NOT_FOUND"} 1',
+      'gateway_didit_request_duration_seconds_count{endpoint="decision",status="200"}',
+      'gateway_didit_request_duration_seconds_count{endpoint="create",status="201"} 1',
+      'gateway_didit_token_refreshes_total 1',
+      'gateway_decision_cache_lookups_total{outcome="hit"}',
+      'gateway_decision_cache_lookups_total{outcome="miss"}',
+      'gateway_didit_circuit_open 0',
+      'gateway_open_subscriptions 0',
+      'gateway_redis_connected 1',
+      'gateway_process_resident_memory_bytes',
+    ]) {
+      expect(text).toContain(name);
+    }
+    expect(text).not.toMatch(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/);
+    expect(text).not.toContain(sub);
+  });
+
+  it('keeps operation-name labels bounded whatever names clients send', async () => {
+    const token = await gw.token('label-spammer');
+    for (let i = 0; i < 230; i++) await gw.post(token, `query Spam${i} { __typename }`);
+    const text = await (await fetch(`${gw.url}/metrics`)).text();
+    expect(text).toContain('operation="other"');
+    expect(text).not.toContain('operation="Spam229"');
+  });
+});
+
+it('is not ready when Didit refuses the credentials', async () => {
+  const sandbox = createSandbox();
+  const { url } = await sandbox.listen(0);
+  const config = loadConfig({
+    PORT: '0', HOST: '127.0.0.1', AUTH_JWT_SECRET: TEST_JWT_SECRET,
+    DIDIT_CLIENT_ID: 'sandbox-client', DIDIT_CLIENT_SECRET: 'wrong', DIDIT_AUTH_URL: url, DIDIT_API_URL: url,
+  });
+  const gateway = await startGateway(config, { logDestination: new CapturedLogs() });
+  try {
+    const response = await fetch(`${gateway.url}/readiness`);
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ ready: false, checks: { diditToken: false } });
+  } finally {
+    await gateway.close();
+    await sandbox.close();
+  }
+});
+
+describe('npm start', () => {
+  it('drains on SIGTERM: in-flight requests finish, then the process exits 0', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', SANDBOX_PORT: '0', LOG_LEVEL: 'info', AUTH_JWT_SECRET: TEST_JWT_SECRET, NODE_ENV: 'test' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const lines = createInterface({ input: child.stdout! });
+    let url: string | undefined;
+    let banner = '';
+    for await (const line of lines) {
+      banner += `${line}\n`;
+      const listening = /"listening":"([^"]+)"/.exec(line)?.[1];
+      if (listening) url = listening;
+      if (line.includes('Reviewer token:')) break;
+    }
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(banner).toContain('SANDBOX MODE');
+    const reviewer = /Reviewer token:\s+(\S+)/.exec(banner)![1]!;
+    const sandboxUrl = /Didit sandbox:\s+(\S+)/.exec(banner)![1]!;
+
+    // A slow upstream keeps one request in flight while SIGTERM arrives.
+    await fetch(`${sandboxUrl}/sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fault: { kind: 'latency', latencyMs: 700, endpoint: 'create' } }) });
+    const inFlight = fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${reviewer}` },
+      body: JSON.stringify({ query: 'mutation { createSession(input: { callback: "http://localhost:3000/x" }) { session { status } } }' }),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    child.kill('SIGTERM');
+    const response = await inFlight;
+    expect(await response.json()).toEqual({ data: { createSession: { session: { status: 'NOT_STARTED' } } } });
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(0);
+    await expect(fetch(`${url}/health`)).rejects.toThrow();
+  });
+});
