@@ -59,6 +59,7 @@ export function readSandboxConfig(env: NodeJS.ProcessEnv): SandboxConfig {
       webhookUrl: httpUrl('SANDBOX_WEBHOOK_URL')?.href,
       webhookSecret: text('SANDBOX_WEBHOOK_SECRET'),
       publicUrl: publicUrl?.origin,
+      stateFile: text('SANDBOX_STATE_FILE'),
     },
   };
 }

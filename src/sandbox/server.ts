@@ -8,6 +8,7 @@
  * (`/sandbox/faults`) so the gateway's error handling can be exercised.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, STATUS_CODES, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isWireFeatures } from '../didit/features.ts';
@@ -57,6 +58,8 @@ export interface SandboxOptions {
   seed?: number;
   /** Default: silent. */
   logger?: SandboxLogger;
+  /** A JSON file the sessions are loaded from at start and saved to on close, to survive restarts. */
+  stateFile?: string;
 }
 
 export type Endpoint = ApiEndpoint | 'other';
@@ -131,6 +134,9 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     logger.info(`session ${session.id} is ${session.status}`);
     webhooks.send(webhookBody(store.decision(session), session.createdAt));
   });
+  if (options.stateFile && existsSync(options.stateFile)) {
+    store.restore(JSON.parse(readFileSync(options.stateFile, 'utf8')) as unknown[]);
+  }
   const requests: RecordedRequest[] = [];
   const server = createServer();
   let listenUrl: string | undefined;
@@ -396,6 +402,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
       closed = true;
       webhooks.close();
       delays.cancelAll();
+      if (options.stateFile) writeFileSync(options.stateFile, JSON.stringify(store.snapshot()));
       return new Promise((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();

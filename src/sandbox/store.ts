@@ -124,6 +124,21 @@ export class SessionStore {
     });
   }
 
+  /** Every session, as JSON-safe records, to survive a restart (`SANDBOX_STATE_FILE`). */
+  snapshot(): unknown[] {
+    return [...this.byId.values()].map((session) => ({ ...session, createdAt: session.createdAt.toISOString() }));
+  }
+
+  /** Takes back what `snapshot` wrote; sessions keep their ids, numbers and page tokens. */
+  restore(records: unknown[]): void {
+    for (const record of records as Array<SessionRecord & { createdAt: string }>) {
+      const session: SessionRecord = { ...record, createdAt: new Date(record.createdAt) };
+      this.byId.set(session.id, session);
+      this.byToken.set(session.token, session);
+      this.lastNumber = Math.max(this.lastNumber, session.number);
+    }
+  }
+
   private setStatus(session: SessionRecord, status: string): void {
     session.status = status;
     this.onStatusChange(session);

@@ -1,4 +1,7 @@
 /** How sessions move: the applicant's page, its form, the control endpoint and reviews. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/didit/types.ts';
 import { escapeHtml } from '../../src/sandbox/page.ts';
@@ -130,5 +133,22 @@ describe('finishing and reviewing', () => {
     expect(sandbox.requests[2]).toEqual({ method: 'GET', path: `/v1/session/${session.session_id}/decision/`, endpoint: 'decision' });
     sandbox.resetRequests();
     expect(sandbox.requests).toHaveLength(0);
+  });
+});
+
+describe('state file', () => {
+  it('keeps sessions, their pages and their decisions across a restart', async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'sandbox-state-')), 'state.json');
+    const first = await startSandbox({ stateFile });
+    const created = await createSession(first.url, await getToken(first.url));
+    first.sandbox.complete(created.session_id, 'Approved');
+    const before = await (await api(first.url, await getToken(first.url), 'GET', `/v1/session/${created.session_id}/decision/`)).json();
+    await first.sandbox.close();
+
+    const second = await startSandbox({ stateFile });
+    const after = await (await api(second.url, await getToken(second.url), 'GET', `/v1/session/${created.session_id}/decision/`)).json();
+    expect(after).toEqual(before);
+    const next = await createSession(second.url, await getToken(second.url));
+    expect(next.session_number).toBe(created.session_number + 1);
   });
 });
