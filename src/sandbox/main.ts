@@ -37,6 +37,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    void sandbox.close().then(() => process.exit(0));
+    // Like Didit, finish delivering the webhooks already owed (for a few seconds at most) first.
+    const owed = Promise.race([sandbox.webhooksSettled(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    void owed.then(() => sandbox.close()).then(() => process.exit(0));
   });
 }

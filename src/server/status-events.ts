@@ -1,5 +1,4 @@
-import { createRedisEventTarget } from '@graphql-yoga/redis-event-target';
-import { createPubSub, Repeater } from 'graphql-yoga';
+import { Repeater } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
@@ -32,7 +31,9 @@ export interface StatusEvents {
   close(): Promise<void>;
 }
 
-const CHANNEL = 'didit-gateway:session-status';
+const STREAM = 'didit-gateway:session-status';
+/** Events kept in the stream (about): enough for an instance away for minutes to catch up. */
+const MAX_STREAM_LENGTH = 10_000;
 const SEEN_PREFIX = 'didit-gateway:webhook-seen:';
 /** How long a session's last delivery is remembered for de-duplication and ordering. */
 const SEEN_TTL_SECONDS = 7 * 24 * 3600;
@@ -64,53 +65,70 @@ return 1
 `;
 
 /**
- * Status events between webhooks and subscribers. Without Redis, one process: an in-memory
- * pub/sub and de-duplication. With Redis, every instance publishes to and listens on one channel
- * (through Yoga's Redis event target) and de-duplicates through one Redis key per session, so a
- * webhook received by any instance reaches the subscribers of every instance exactly once.
+ * Status events between webhooks and subscribers. Without Redis, one process: in-memory fan-out
+ * and de-duplication. With Redis, every instance appends events to one Redis stream and reads it
+ * from where it left off, and de-duplicates through one Redis key per session, so a webhook
+ * received by any instance reaches the subscribers of every instance exactly once.
+ *
+ * A stream rather than pub/sub: an instance whose connection drops picks up, when it returns, the
+ * events appended meanwhile (pub/sub would lose them silently, and the publishing instance could
+ * not tell, since Didit had already been answered 200).
  */
 export function createStatusEvents(options: { redisUrl?: string; log: Logger }): StatusEvents {
   const { log } = options;
   const local = new Map<string, Set<Subscriber>>();
   const listeners: Array<(event: StatusEvent) => void> = [];
 
-  let redis: { commands: Redis; subscriber: Redis } | undefined;
+  function dispatch(event: StatusEvent) {
+    for (const listener of listeners) listener(event);
+    for (const subscriber of local.get(event.sessionId) ?? []) subscriber.push(event);
+  }
+
+  let redis: { commands: Redis; reader: Redis } | undefined;
+  let stopped = false;
   if (options.redisUrl) {
     // Commands fail at once while Redis is away (the webhook answers 503 and Didit retries),
-    // instead of queueing in memory; the subscriber re-subscribes by itself when Redis returns.
-    const commands = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: false });
-    const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-    for (const [name, client] of [['commands', commands], ['subscriber', subscriber]] as const) {
+    // instead of queueing in memory. The reader waits for Redis to return and reads on.
+    const commands = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    const reader = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
+    for (const [name, client] of [['commands', commands], ['reader', reader]] as const) {
       let up = false;
       client.on('ready', () => {
         if (!up) log.info({ connection: name }, 'redis connected');
         up = true;
       });
-      client.on('error', (error: Error) => {
-        if (up) log.error({ connection: name, err: error }, 'redis connection lost; reconnecting');
+      const lost = (error?: Error) => {
+        if (up && !stopped) log.error({ connection: name, err: error }, 'redis connection lost; reconnecting');
         up = false;
-      });
-      client.on('close', () => {
-        if (up) log.error({ connection: name }, 'redis connection lost; reconnecting');
-        up = false;
-      });
+      };
+      client.on('error', lost);
+      client.on('close', () => lost());
     }
-    redis = { commands, subscriber };
+    redis = { commands, reader };
+    void readStream(reader);
   }
 
-  const pubsub = createPubSub<{ [CHANNEL]: [StatusEvent] }>(
-    redis ? { eventTarget: createRedisEventTarget({ publishClient: redis.commands, subscribeClient: redis.subscriber }) } : {},
-  );
-
-  // One listener per instance receives every event and fans it out to this instance's subscribers.
-  const incoming = pubsub.subscribe(CHANNEL);
-  void (async () => {
-    for await (const event of incoming) {
-      if (!isStatusEvent(event)) continue;
-      for (const listener of listeners) listener(event);
-      for (const subscriber of local.get(event.sessionId) ?? []) subscriber.push(event);
+  /** Reads the stream from the newest entry at start, then onwards from the last one seen. */
+  async function readStream(reader: Redis) {
+    let lastId: string | undefined;
+    while (!stopped) {
+      try {
+        lastId ??= (await reader.xrevrange(STREAM, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
+        const batches = await reader.xread('COUNT', 500, 'BLOCK', 5000, 'STREAMS', STREAM, lastId);
+        for (const [, entries] of batches ?? []) {
+          for (const [id, fields] of entries) {
+            lastId = id;
+            const event = parseEvent(fields[1]);
+            if (event) dispatch(event);
+          }
+        }
+      } catch (error) {
+        if (stopped) return;
+        log.warn({ err: error }, 'reading status events failed; retrying');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
     }
-  })();
+  }
 
   const seen = new LRUCache<string, { timestamp: number; status: string }>({ max: SEEN_MAX, ttl: SEEN_TTL_SECONDS * 1000 });
 
@@ -130,8 +148,8 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
       return true;
     },
     async publish(event) {
-      if (redis) await redis.commands.publish(CHANNEL, JSON.stringify(event));
-      else pubsub.publish(CHANNEL, event);
+      if (redis) await redis.commands.xadd(STREAM, 'MAXLEN', '~', MAX_STREAM_LENGTH, '*', 'event', JSON.stringify(event));
+      else queueMicrotask(() => dispatch(event));
     },
     subscribe(sessionId) {
       return new Repeater<StatusEvent>(async (push, stop) => {
@@ -153,12 +171,16 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
       return count;
     },
     connected() {
-      return !redis || (redis.commands.status === 'ready' && redis.subscriber.status === 'ready');
+      return !redis || (redis.commands.status === 'ready' && redis.reader.status === 'ready');
     },
     async close() {
+      stopped = true;
       for (const set of local.values()) for (const subscriber of set) subscriber.stop();
-      await incoming.return?.();
-      if (redis) await Promise.all([redis.commands.quit().catch(() => {}), redis.subscriber.quit().catch(() => {})]);
+      if (redis) {
+        // The reader may be blocked in XREAD: cut it rather than wait for its answer.
+        redis.reader.disconnect();
+        await redis.commands.quit().catch(() => {});
+      }
     },
   };
 }
@@ -168,7 +190,12 @@ interface Subscriber {
   stop(): void;
 }
 
-function isStatusEvent(value: unknown): value is StatusEvent {
-  const event = value as StatusEvent | null;
-  return typeof event?.sessionId === 'string' && typeof event.status === 'string' && typeof event.timestamp === 'number';
+function parseEvent(text: string | undefined): StatusEvent | undefined {
+  try {
+    const event = JSON.parse(text ?? '') as StatusEvent | null;
+    const valid = typeof event?.sessionId === 'string' && typeof event.status === 'string' && typeof event.timestamp === 'number';
+    return valid ? event : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -60,7 +60,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     // Abusive documents are refused during validation, before anything executes or calls Didit.
     EnvelopArmorPlugin({
       maxAliases: { n: limits.maxAliases },
-      maxDepth: { n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: false },
+      // Introspection is off in production; in development GraphiQL's own introspection is deeper.
+      maxDepth: { n: limits.maxDepth, flattenFragments: true, ignoreIntrospection: true },
       maxTokens: { n: limits.maxTokens },
       maxDirectives: { n: limits.maxDirectives },
       costLimit: { maxCost: 5000 },

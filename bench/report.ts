@@ -1,0 +1,131 @@
+/** The benchmark's results: their shape (also that of bench/results/latest.json) and their printing. */
+import type { ProfileSummary } from './cpu-profile.ts';
+
+export interface CaseRow {
+  case: string;
+  /** Decision cache of the gateway: on, off, or '-' when the gateway is not involved. */
+  cache: 'on' | 'off' | '-';
+  connections: number;
+  rps: number;
+  /** 2xx answers in the timed run. */
+  ok: number;
+  p50: number;
+  p99: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+  non2xx: number;
+  /** 200 answers carrying GraphQL `errors`. */
+  graphqlErrors: number;
+  /** Gateway throughput / direct throughput at the same concurrency. */
+  vsDirect?: number;
+  /** Gateway p50 - direct p50, in ms. */
+  addedP50?: number;
+  /** Upstream calls of the case's kind (decision or create) per 2xx answer, from the stub's counters. */
+  upstreamPerOp: number;
+  upstreamCalls: number;
+  /** Gateway RSS, highest sampled during the run, in MB. */
+  gatewayRssMb?: number;
+  /** CPU used during the run, % of one core: gateway, stub, load generator, and the rest of the machine. */
+  cpu: Record<string, number>;
+}
+
+export interface PdfRow {
+  via: 'gateway' | 'direct';
+  downloads: number;
+  parallel: number;
+  mbPerS: number;
+  vsDirect?: number;
+  /** Downloads that were not exactly the 50 MB PDF. */
+  bad: string[];
+  upstreamPerDownload?: number;
+  gatewayRssGrowthMb?: number;
+  cpu: Record<string, number>;
+}
+
+export interface GatewayRun {
+  cache: 'on' | 'off';
+  tokenRequests: number;
+  peakRssMb: number;
+}
+
+export interface Target {
+  target: string;
+  value: string;
+  met: boolean;
+}
+
+export interface Report {
+  machine: { cpu: string; cores: number; node: string; date: string; loadAverage: number[] };
+  settings: { seconds: number; warmupSeconds: number; pool: number; concurrencies: number[] };
+  cases: CaseRow[];
+  pdf: PdfRow[];
+  gateways: GatewayRun[];
+  targets: Target[];
+}
+
+const fixed = (value: number | undefined, digits: number) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
+const cpuText = (cpu: Record<string, number>) => ['gateway', 'stub', 'load', 'other'].map((name) => (name in cpu ? cpu[name]!.toFixed(0) : '-')).join('/');
+
+/** Left-aligns the first `textColumns` columns, right-aligns the rest (numbers). */
+export function table(headers: string[], rows: string[][], textColumns = 1): string {
+  const widths = headers.map((header, i) => Math.max(header.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) =>
+    cells.map((cell, i) => (i < textColumns ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ').trimEnd();
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+export function formatCases(rows: CaseRow[]): string {
+  return table(
+    ['case', 'cache', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'err', 'non2xx', 'gql err', 'vs direct', '+p50 ms', 'upstream/op', 'gw RSS MB', 'CPU% gw/stub/load/other'],
+    rows.map((r) => [
+      r.case,
+      r.cache,
+      String(r.connections),
+      r.rps.toFixed(0),
+      fixed(r.p50, 3),
+      fixed(r.p99, 3),
+      String(r.errors),
+      String(r.non2xx),
+      String(r.graphqlErrors),
+      r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}x`,
+      fixed(r.addedP50, 3),
+      r.upstreamPerOp.toFixed(3),
+      fixed(r.gatewayRssMb, 0),
+      cpuText(r.cpu),
+    ]),
+    2,
+  );
+}
+
+export function formatPdf(rows: PdfRow[]): string {
+  return table(
+    ['PDF 50 MB', 'downloads', 'parallel', 'MB/s', 'vs direct', 'bytes ok', 'upstream/dl', 'gw RSS growth MB', 'CPU% gw/stub/load/other'],
+    rows.map((r) => [
+      r.via,
+      String(r.downloads),
+      String(r.parallel),
+      r.mbPerS.toFixed(0),
+      r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}x`,
+      r.bad.length ? `NO (${r.bad.length} bad: ${r.bad[0]})` : 'yes',
+      fixed(r.upstreamPerDownload, 2),
+      fixed(r.gatewayRssGrowthMb, 1),
+      cpuText(r.cpu),
+    ]),
+  );
+}
+
+export function formatTargets(targets: Target[]): string {
+  return table(['target', 'measured', 'met'], targets.map((t) => [t.target, t.value, t.met ? 'yes' : 'NO']), 2);
+}
+
+export function formatProfile(summary: ProfileSummary): string {
+  const busy = `${summary.busyMs.toFixed(0)} ms busy, ${summary.idleMs.toFixed(0)} ms idle in a ${summary.windowMs.toFixed(0)} ms window`;
+  const rows = (list: ProfileSummary['functions']) => list.map((f) => [f.name, f.ms.toFixed(0), `${f.percent.toFixed(1)}%`]);
+  return [
+    `Gateway self time by package (${busy}; % of busy time):`,
+    table(['package', 'self ms', '%'], rows(summary.packages)),
+    '',
+    `Top ${summary.functions.length} functions by self time:`,
+    table(['function', 'self ms', '%'], rows(summary.functions)),
+  ].join('\n');
+}

@@ -1,0 +1,402 @@
+/**
+ * `npm run bench`: the gateway against a fast Didit stub, under autocannon, each in its own
+ * process on 127.0.0.1. Prints one table and writes it to bench/results/latest.json.
+ *
+ *   npm run bench                      every case at concurrency 1, 16, 64 (about 3 minutes)
+ *   npm run bench -- --profile         the frontend query at 64 under `node --cpu-prof`, top functions
+ *   npm run bench -- --duration=10     seconds per timed run (default 5)
+ *
+ * Targets not met are reported, not failures: the exit code is 0 unless the benchmark itself broke.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { MB, type HttpJob, type HttpResult } from './common.ts';
+import { summarizeProfile } from './cpu-profile.ts';
+import {
+  BACK_OFFICE_QUERY,
+  CALLBACK,
+  CREATE_MUTATION,
+  FRONTEND_QUERY,
+  PDF_MUTATION,
+  APPLICANT_SUB,
+  checkBackOffice,
+  checkCreated,
+  checkFrontend,
+  graphqlBody,
+  postGraphql,
+  signCallers,
+} from './operations.ts';
+import {
+  ROOT,
+  createSampler,
+  freePort,
+  killChildren,
+  startGateway,
+  startLoadGenerator,
+  startStub,
+  type GatewayProcess,
+} from './processes.ts';
+import { formatCases, formatPdf, formatProfile, formatTargets, type CaseRow, type GatewayRun, type PdfRow, type Report, type Target } from './report.ts';
+
+const args = process.argv.slice(2);
+const PROFILE = args.includes('--profile');
+const SECONDS = Number(args.find((arg) => arg.startsWith('--duration='))?.split('=')[1] ?? 5);
+if (!(SECONDS > 0 && SECONDS <= 60)) throw new Error('--duration must be a number of seconds from 1 to 60');
+const WARMUP_SECONDS = 1;
+const CONCURRENCIES = [1, 16, 64];
+/** Distinct sessions per timed run: the cache (on) still misses on the first read of each. */
+const POOL = 1000;
+/** Warm-up uses other sessions, so it warms connections and JIT but not the run's cache entries. */
+const WARM_POOL = 200;
+/** Pause between a warm-up and its timed run, for requests still in flight to land. */
+const SETTLE_MS = 250;
+const PDF_RUNS = [
+  { count: 10, parallel: 1 },
+  { count: 4, parallel: 4 },
+];
+const RESULTS = join(ROOT, 'bench/results');
+
+const JWT_SECRET = randomBytes(32).toString('base64url');
+const ACCESS_TOKEN = `bench-${randomUUID()}`;
+
+// Children die with us however we end: normally, on an error, or on Ctrl-C.
+process.on('exit', killChildren);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the benchmark\n`);
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
+const uuids = (n: number) => Array.from({ length: n }, () => randomUUID());
+const progress = (text: string) => process.stderr.write(`${text}\n`);
+
+const startLoad = os.loadavg().map((value) => Number(value.toFixed(2)));
+if (startLoad[0]! > os.cpus().length / 2) {
+  progress(`warning: load average ${startLoad[0]} on ${os.cpus().length} cores before starting: other work will skew the numbers`);
+}
+mkdirSync(RESULTS, { recursive: true });
+const stub = await startStub(ACCESS_TOKEN);
+const load = await startLoadGenerator();
+const sampler = createSampler();
+const callers = await signCallers(JWT_SECRET);
+let gateway: GatewayProcess | undefined;
+
+/** The environment of the gateway under test. */
+async function gatewayEnv(cache: 'on' | 'off'): Promise<Record<string, string>> {
+  const port = await freePort();
+  return {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    DIDIT_CLIENT_ID: 'bench',
+    DIDIT_CLIENT_SECRET: 'bench-secret',
+    DIDIT_AUTH_URL: stub.origin,
+    DIDIT_API_URL: stub.origin,
+    AUTH_JWT_SECRET: JWT_SECRET,
+    CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com',
+    LOG_LEVEL: 'warn',
+    NODE_ENV: 'production',
+    // The highest values config.ts accepts (1e6 and 1e7): the limits must never be what we measure.
+    RATE_LIMIT_PER_MINUTE: '1000000',
+    DIDIT_DECISIONS_PER_MINUTE: '10000000',
+    DIDIT_PDFS_PER_MINUTE: '10000000',
+    DIDIT_MAX_CONCURRENT_CALLS: '1024',
+    ...(cache === 'off' ? { DECISION_CACHE_TTL_ACTIVE_MS: '0', DECISION_CACHE_TTL_FINAL_MS: '0' } : {}),
+  };
+}
+
+/** A load job without its concurrency and duration, for a pool of session ids. */
+type JobFor = (ids: string[]) => Omit<HttpJob, 'connections' | 'seconds'>;
+
+const directDecision: JobFor = (ids) => ({
+  type: 'http',
+  url: stub.origin,
+  method: 'GET',
+  headers: { authorization: `Bearer ${ACCESS_TOKEN}`, accept: 'application/json' },
+  paths: ids.map((id) => `/v1/session/${id}/decision/`),
+  graphql: false,
+});
+
+const directCreate: JobFor = () => ({
+  type: 'http',
+  url: `${stub.origin}/v1/session/`,
+  method: 'POST',
+  headers: { authorization: `Bearer ${ACCESS_TOKEN}`, 'content-type': 'application/json', accept: 'application/json' },
+  bodies: [JSON.stringify({ callback: CALLBACK, features: 'OCR + FACE', vendor_data: APPLICANT_SUB })],
+  graphql: false,
+});
+
+const graphqlJob =
+  (token: string, bodyFor: (id: string) => string): JobFor =>
+  (ids) => ({
+    type: 'http',
+    url: `${gateway!.origin}/graphql`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    bodies: ids.map(bodyFor),
+    graphql: true,
+  });
+
+const frontend = graphqlJob(callers.applicant, (id) => graphqlBody(FRONTEND_QUERY, { id }));
+const backOffice = graphqlJob(callers.reviewer, (id) => graphqlBody(BACK_OFFICE_QUERY, { id }));
+const createSession: JobFor = (ids) => graphqlJob(callers.applicant, () => graphqlBody(CREATE_MUTATION))(ids.slice(0, 1));
+
+const processes = () => ({ ...(gateway ? { gateway: gateway.pid } : {}), stub: stub.pid, load: load.pid });
+
+/**
+ * One timed run: a warm-up on other sessions, the stub's counters reset, then `SECONDS` of load
+ * on a fresh pool, with the gateway's RSS and every process's CPU measured over the run.
+ */
+async function measure(
+  name: string,
+  cache: CaseRow['cache'],
+  upstream: 'decision' | 'create',
+  jobFor: JobFor,
+  connections: number,
+): Promise<{ row: CaseRow; run: HttpResult }> {
+  await load.run({ ...jobFor(uuids(WARM_POOL)), connections, seconds: WARMUP_SECONDS });
+  // Let the warm-up's last requests reach the stub before its counters are reset.
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
+  await stub.reset();
+  const close = sampler.open(processes());
+  const run = await load.run({ ...jobFor(uuids(POOL)), connections, seconds: SECONDS });
+  const window = close();
+  const { counts } = await stub.stats();
+  const row: CaseRow = {
+    case: name,
+    cache,
+    connections,
+    rps: run.rps,
+    ok: run.ok,
+    p50: run.p50,
+    p99: run.p99,
+    errors: run.errors,
+    non2xx: run.non2xx,
+    graphqlErrors: run.graphqlErrors,
+    upstreamCalls: counts[upstream],
+    upstreamPerOp: counts[upstream] / Math.max(1, run.ok),
+    gatewayRssMb: gateway ? window.rssPeak / MB : undefined,
+    cpu: window.cpu,
+  };
+  progress(
+    `  ${name} (cache ${cache}, ${connections} conn): ${run.rps.toFixed(0)} req/s, p50 ${run.p50.toFixed(3)} ms, ` +
+      `p99 ${run.p99.toFixed(3)} ms, ${row.upstreamPerOp.toFixed(3)} upstream/op`,
+  );
+  return { row, run };
+}
+
+/** Fills in each gateway row's comparison with the direct row at the same concurrency. */
+function compare(rows: CaseRow[]): void {
+  for (const row of rows) {
+    const directName = row.case === 'createSession' ? 'direct create' : 'direct decision';
+    const direct = rows.find((r) => r.case === directName && r.connections === row.connections);
+    if (row.cache === '-' || !direct) continue;
+    row.vsDirect = row.rps / direct.rps;
+    row.addedP50 = row.p50 - direct.p50;
+  }
+}
+
+/** Starts a gateway and checks sample answers of every operation before anything is timed. */
+async function startCheckedGateway(cache: 'on' | 'off', nodeFlags: string[] = []): Promise<{ tokensBefore: number }> {
+  const { totals } = await stub.stats();
+  gateway = await startGateway(await gatewayEnv(cache), nodeFlags);
+  sampler.watch(gateway.pid);
+  for (const id of uuids(3)) {
+    checkFrontend(await postGraphql(gateway.origin, callers.applicant, graphqlBody(FRONTEND_QUERY, { id })));
+    checkBackOffice(await postGraphql(gateway.origin, callers.reviewer, graphqlBody(BACK_OFFICE_QUERY, { id })), id);
+  }
+  checkCreated(await postGraphql(gateway.origin, callers.applicant, graphqlBody(CREATE_MUTATION)));
+  progress(`gateway (cache ${cache}) on ${gateway.origin}: sample answers checked`);
+  return { tokensBefore: totals.token };
+}
+
+async function stopGateway(cache: 'on' | 'off', tokensBefore: number): Promise<GatewayRun> {
+  await gateway!.stop();
+  gateway = undefined;
+  const { totals } = await stub.stats();
+  return { cache, tokenRequests: totals.token - tokensBefore, peakRssMb: sampler.watch(undefined) / MB };
+}
+
+async function checkDirect(): Promise<void> {
+  const id = randomUUID();
+  const decision = await fetch(`${stub.origin}/v1/session/${id}/decision/`, { headers: { authorization: `Bearer ${ACCESS_TOKEN}` } });
+  const { headers, bodies } = directCreate([]);
+  const created = await fetch(`${stub.origin}/v1/session/`, { method: 'POST', headers, body: bodies![0] });
+  if (decision.status !== 200 || (await decision.json()).session_id !== id || created.status !== 201) {
+    throw new Error(`the stub answers wrongly: decision ${decision.status}, create ${created.status}`);
+  }
+}
+
+/** The PDF case: the same report downloaded through the gateway's signed link and straight from the stub. */
+async function measurePdf(): Promise<PdfRow[]> {
+  const sessionId = randomUUID();
+  const data = await postGraphql(gateway!.origin, callers.reviewer, graphqlBody(PDF_MUTATION(sessionId)));
+  const link: string = data.generateSessionPdf?.url ?? '';
+  if (!link.startsWith(`${gateway!.origin}/reports/`)) throw new Error(`generateSessionPdf answered an unexpected link: ${link}`);
+  const source = {
+    direct: { url: `${stub.origin}/v1/session/${sessionId}/generate-pdf/`, headers: { authorization: `Bearer ${ACCESS_TOKEN}` } },
+    gateway: { url: link, headers: {} },
+  };
+  // One download each way first, as the other cases warm up: the first use of a code path
+  // (compiling it, growing pools) is not what the RSS growth target is about.
+  for (const via of ['direct', 'gateway'] as const) await load.run({ type: 'download', ...source[via], count: 1, parallel: 1 });
+  const rows: PdfRow[] = [];
+  for (const { count, parallel } of PDF_RUNS) {
+    for (const via of ['direct', 'gateway'] as const) {
+      await stub.reset();
+      const close = sampler.open(processes());
+      const result = await load.run({ type: 'download', ...source[via], count, parallel });
+      const window = close();
+      const { counts } = await stub.stats();
+      const direct = rows.find((r) => r.via === 'direct' && r.parallel === parallel);
+      const mbPerS = result.bytes / MB / result.seconds;
+      rows.push({
+        via,
+        downloads: count,
+        parallel,
+        mbPerS,
+        vsDirect: via === 'gateway' && direct ? mbPerS / direct.mbPerS : undefined,
+        bad: result.bad,
+        upstreamPerDownload: via === 'gateway' ? counts.pdf / count : undefined,
+        gatewayRssGrowthMb: via === 'gateway' ? (window.rssPeak - window.rssStart) / MB : undefined,
+        cpu: window.cpu,
+      });
+      progress(`  PDF ${via} ${count} downloads, ${parallel} at a time: ${mbPerS.toFixed(0)} MB/s`);
+    }
+  }
+  return rows;
+}
+
+function evaluateTargets(cases: CaseRow[], pdf: PdfRow[], gateways: GatewayRun[]): Target[] {
+  const targets: Target[] = [];
+  const find = (name: string, cache: string, connections: number) => cases.find((r) => r.case === name && r.cache === cache && r.connections === connections);
+  for (const cache of ['on', 'off']) {
+    const c64 = find('frontend query', cache, 64);
+    const c1 = find('frontend query', cache, 1);
+    if (c64?.vsDirect !== undefined) {
+      targets.push({ target: `frontend query, cache ${cache}, 64 conn: throughput >= 0.6 x direct`, value: `${c64.vsDirect.toFixed(2)}x`, met: c64.vsDirect >= 0.6 });
+    }
+    if (c1?.addedP50 !== undefined) {
+      targets.push({ target: `frontend query, cache ${cache}, 1 conn: p50 added latency <= 1 ms`, value: `${c1.addedP50.toFixed(3)} ms`, met: c1.addedP50 <= 1 });
+    }
+  }
+  targets.push({
+    target: '1 token request per token lifetime (per gateway process)',
+    value: gateways.map((g) => `cache ${g.cache}: ${g.tokenRequests}`).join(', '),
+    met: gateways.every((g) => g.tokenRequests === 1),
+  });
+  // A query names one session: at most one decision call per answer, give or take the requests
+  // in flight (at most one per connection) when the counters were reset or read.
+  const reads = cases.filter((r) => r.cache !== '-' && r.case !== 'createSession');
+  const worst = reads.reduce<CaseRow | undefined>((max, r) => (!max || r.upstreamPerOp > max.upstreamPerOp ? r : max), undefined);
+  if (worst) {
+    targets.push({
+      target: 'upstream decision calls <= distinct sessions per request (1)',
+      value: `max ${worst.upstreamPerOp.toFixed(3)}/op (${worst.case}, cache ${worst.cache}, ${worst.connections} conn)`,
+      met: reads.every((r) => r.upstreamCalls <= r.ok + r.connections),
+    });
+  }
+  const gatewayRows = cases.filter((r) => r.cache !== '-');
+  const failures = gatewayRows.reduce((sum, r) => sum + r.errors + r.non2xx + r.graphqlErrors, 0);
+  targets.push({ target: 'gateway answers: 200 without GraphQL errors in every timed run', value: `${failures} failed`, met: failures === 0 });
+  for (const row of pdf.filter((r) => r.via === 'gateway')) {
+    targets.push({ target: `PDF ${row.parallel} at a time: RSS growth < 16 MB`, value: `${row.gatewayRssGrowthMb!.toFixed(1)} MB`, met: row.gatewayRssGrowthMb! < 16 });
+    targets.push({ target: `PDF ${row.parallel} at a time: throughput >= 0.8 x direct`, value: `${row.vsDirect!.toFixed(2)}x`, met: row.vsDirect! >= 0.8 });
+    targets.push({ target: `PDF ${row.parallel} at a time: every download is the whole 50 MB PDF`, value: `${row.downloads - row.bad.length}/${row.downloads}`, met: row.bad.length === 0 });
+  }
+  return targets;
+}
+
+/** The machine, and its load average when the benchmark started: on a shared machine the numbers vary. */
+function machine(): Report['machine'] {
+  return { cpu: os.cpus()[0]?.model ?? 'unknown', cores: os.cpus().length, node: process.version, date: new Date().toISOString(), loadAverage: startLoad };
+}
+
+function printHeader(m: Report['machine']): void {
+  console.log(`\nDidit gateway benchmark: ${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.date}, load average at start ${m.loadAverage.join(' ')}`);
+  console.log(`${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up, ${POOL} sessions per run; latency in ms; 1 MB = 2^20 bytes;`);
+  console.log('CPU% of one core, during the timed run: gateway / stub / load generator / everything else on the machine\n');
+}
+
+async function fullRun(): Promise<void> {
+  const cases: CaseRow[] = [];
+  const gateways: GatewayRun[] = [];
+  let pdf: PdfRow[] = [];
+
+  await checkDirect();
+  progress('direct calls to the stub');
+  for (const c of CONCURRENCIES) cases.push((await measure('direct decision', '-', 'decision', directDecision, c)).row);
+  for (const c of CONCURRENCIES) cases.push((await measure('direct create', '-', 'create', directCreate, c)).row);
+
+  for (const cache of ['on', 'off'] as const) {
+    const { tokensBefore } = await startCheckedGateway(cache);
+    // PDFs and session creation do not use the decision cache: measured once. PDFs first, on a
+    // fresh gateway, so that its RSS growth is the download's, not the aftermath of GraphQL load.
+    if (cache === 'on') pdf = await measurePdf();
+    for (const c of CONCURRENCIES) cases.push((await measure('frontend query', cache, 'decision', frontend, c)).row);
+    for (const c of CONCURRENCIES) cases.push((await measure('back-office query', cache, 'decision', backOffice, c)).row);
+    if (cache === 'on') {
+      for (const c of CONCURRENCIES) cases.push((await measure('createSession', cache, 'create', createSession, c)).row);
+    }
+    gateways.push(await stopGateway(cache, tokensBefore));
+  }
+  compare(cases);
+
+  const report: Report = {
+    machine: machine(),
+    settings: { seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, pool: POOL, concurrencies: CONCURRENCIES },
+    cases,
+    pdf,
+    gateways,
+    targets: evaluateTargets(cases, pdf, gateways),
+  };
+  printHeader(report.machine);
+  console.log(formatCases(cases));
+  console.log(`\n${formatPdf(pdf)}`);
+  console.log(`\nGateway processes: ${gateways.map((g) => `cache ${g.cache}: ${g.tokenRequests} token request(s), peak RSS ${g.peakRssMb.toFixed(0)} MB`).join('; ')}`);
+  console.log(`\n${formatTargets(report.targets)}`);
+  writeFileSync(join(RESULTS, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log('\nWritten to bench/results/latest.json');
+}
+
+/**
+ * The frontend query at 64 connections with the cache off (every request goes the whole way:
+ * auth, GraphQL, the upstream call) under `--cpu-prof`; the profile is read for the timed run only.
+ */
+async function profileRun(): Promise<void> {
+  const cache = 'off';
+  const connections = 64;
+  const direct = await measure('direct decision', '-', 'decision', directDecision, connections);
+  const { tokensBefore } = await startCheckedGateway(cache, ['--cpu-prof', `--cpu-prof-dir=${RESULTS}`]);
+  const pid = gateway!.pid;
+  const { row, run } = await measure('frontend query', cache, 'decision', frontend, connections);
+  const gatewayRun = await stopGateway(cache, tokensBefore); // the profiles are written as the gateway exits
+  compare([direct.row, row]);
+  // Node writes one profile per thread, CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0
+  // is the main one (thread 1 is tsx's module loader).
+  const name = readdirSync(RESULTS).find((entry) => entry.includes(`.${pid}.0.`) && entry.endsWith('.cpuprofile'));
+  if (!name) throw new Error(`the gateway (pid ${pid}) wrote no CPU profile in ${RESULTS}`);
+  const file = join(RESULTS, name);
+  const summary = summarizeProfile(file, run);
+
+  const m = machine();
+  printHeader(m);
+  console.log(formatCases([direct.row, row]));
+  console.log(`\n(the gateway ran under --cpu-prof, which slows it a little; ${gatewayRun.tokenRequests} token request(s))`);
+  console.log(`\nCPU profile: ${file}\n`);
+  console.log(formatProfile(summary));
+  const report = { machine: m, profile: { file, cache, connections, run: row, summary } };
+  writeFileSync(join(RESULTS, 'profile-latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+  console.log('\nWritten to bench/results/profile-latest.json');
+}
+
+try {
+  await (PROFILE ? profileRun() : fullRun());
+} finally {
+  await gateway?.stop();
+  sampler.stop();
+}
+process.exit(0);

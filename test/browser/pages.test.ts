@@ -1,0 +1,204 @@
+/**
+ * The two pages a person opens in a real browser: GraphiQL on the gateway, and the applicant's
+ * page on the sandbox. Driven with playwright-core through Debian's Chromium (`apt-get install
+ * chromium`); nothing is downloaded, and the browser may only talk to 127.0.0.1.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, expect, it, vi } from 'vitest';
+import { startTestGateway } from '../helpers/gateway.ts';
+import { STATUS_SUBSCRIPTION, subscribeSse, type LiveSubscription } from '../helpers/subscriptions.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // Even with the flags above, Chromium looks up accounts.google.com and update.googleapis.com
+  // at start and content-autofill.googleapis.com on GraphiQL: refuse every name but 127.0.0.1,
+  // so that no lookup nor connection leaves the machine.
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+];
+// Chromium starts slowly on a small machine, and GraphiQL is a 9 MB page.
+const TIMEOUT = 60_000;
+
+let profile: string | undefined;
+let launching: Promise<BrowserContext> | undefined;
+/** Every request a page tried to send somewhere other than 127.0.0.1 (all were refused). */
+const offHost: string[] = [];
+
+/**
+ * One browser for both tests, started by the first that needs it: without Chromium each test
+ * fails with the reason (a failing beforeAll would only mark them skipped).
+ */
+function browser(): Promise<BrowserContext> {
+  launching ??= (async () => {
+    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
+    profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
+    // A persistent context is how Playwright takes our own, fresh --user-data-dir.
+    const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+    // data: and blob: URLs (GraphiQL's favicon and editor workers) never reach the network or a route.
+    await context.route(
+      (url) => url.protocol !== 'data:' && url.protocol !== 'blob:' && url.hostname !== '127.0.0.1',
+      (route) => {
+        offHost.push(route.request().url());
+        return route.abort('blockedbyclient');
+      },
+    );
+    return context;
+  })();
+  return launching;
+}
+
+afterAll(async () => {
+  try {
+    await (await launching?.catch(() => undefined))?.close();
+  } finally {
+    if (profile) rmSync(profile, { recursive: true, force: true });
+  }
+}, TIMEOUT);
+
+/** A fresh tab that records what went wrong in it. */
+async function openPage(): Promise<{ page: Page; problems: string[] }> {
+  const page = await (await browser()).newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
+  });
+  return { page, problems };
+}
+
+/**
+ * Monaco renders spaces as non-breaking ones, joins its lines without a break and wraps long ones
+ * (indenting the rest): compare text without any whitespace.
+ */
+const squash = (text: string | null) => (text ?? '').replace(/\s+/g, '');
+
+it(
+  'GraphiQL loads offline, shows the example operation and runs StartVerification',
+  async () => {
+    const { page, problems } = await openPage();
+    const gw = await startTestGateway({ AUTH_JWT_SECRET: '' }).catch(async (error: unknown) => {
+      await page.close();
+      throw error;
+    });
+    try {
+      const response = await page.goto(`${gw.url}/graphql`);
+      expect(response?.status()).toBe(200);
+      expect(await page.title()).toBe('Didit gateway');
+
+      // Loaded means the Monaco editors are up and hold the sandbox's example and token.
+      const operation = page.locator('.graphiql-query-editor .view-lines');
+      await operation.filter({ hasText: 'mutation StartVerification' }).waitFor();
+      expect(squash(await operation.textContent())).toContain('mutationStartVerification{createSession(');
+      expect(await page.locator('.graphiql-container').first().textContent()).not.toMatch(/Loading/);
+      await page.getByRole('button', { name: 'Headers' }).click();
+      // Variables and Headers are two editors in one place; the hidden one is empty.
+      const headers = page.locator('.graphiql-editor-tool .graphiql-editor:not(.hidden) .view-lines').filter({ hasText: 'Authorization' });
+      await headers.waitFor();
+      expect(squash(await headers.textContent())).toBe(`{"Authorization":"Bearer${gw.demoTokens!.reviewer}"}`);
+
+      // Four operations in the document: the run button asks which one.
+      const created = page.waitForResponse(
+        (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/graphql' && (r.request().postData() ?? '').includes('StartVerification'),
+      );
+      await page.getByRole('button', { name: 'Execute query' }).click();
+      const choices = page.getByRole('menuitem');
+      await choices.first().waitFor();
+      expect(await choices.allTextContents()).toEqual(['StartVerification', 'ReadDecision', 'Approve', 'Report']);
+      await page.getByRole('menuitem', { name: 'StartVerification', exact: true }).click();
+
+      const sent = await created;
+      expect(sent.status()).toBe(200);
+      expect(sent.request().headers().authorization).toBe(`Bearer ${gw.demoTokens!.reviewer}`);
+      const body = (await sent.json()) as { data?: { createSession: { session: { id: string; url: string; status: string } } }; errors?: unknown };
+      expect(body.errors).toBeUndefined();
+      const session = body.data!.createSession.session;
+      expect(session.status).toBe('NOT_STARTED');
+      expect(new URL(session.url).origin).toBe(gw.sandbox!.url);
+      expect(new URL(session.url).pathname).toMatch(/^\/session\/[^/]+$/);
+
+      // The result pane shows that session.
+      const result = page.locator('.graphiql-response .view-lines');
+      await result.filter({ hasText: session.id }).waitFor();
+      const shown = squash(await result.textContent());
+      expect(shown).toContain('"status":"NOT_STARTED"');
+      expect(shown).toContain(`"url":"${session.url}"`);
+      expect(shown).toContain(`"id":"${session.id}"`);
+      expect(shown).not.toContain('"errors"');
+
+      await page.screenshot({ path: '/tmp/graphiql.png' });
+      expect(problems).toEqual([]);
+      expect(offHost).toEqual([]);
+    } finally {
+      await page.close();
+      await gw.close();
+    }
+  },
+  TIMEOUT,
+);
+
+it(
+  "the applicant's sandbox page finishes a verification, and the gateway hears it live",
+  async () => {
+    const { page, problems } = await openPage();
+    const gw = await startTestGateway({ AUTH_JWT_SECRET: '' }).catch(async (error: unknown) => {
+      await page.close();
+      throw error;
+    });
+    let sub: LiveSubscription | undefined;
+    try {
+      const applicant = gw.demoTokens!.applicant;
+      const created = await gw.post(applicant, 'mutation { createSession(input: { callback: "http://localhost:3000/done" }) { session { id url } } }');
+      expect(created.errors).toBeUndefined();
+      const { id, url } = created.data!.createSession.session as { id: string; url: string };
+      expect(new URL(url).hostname).toBe('127.0.0.1');
+
+      sub = subscribeSse(gw.url, applicant, STATUS_SUBSCRIPTION, { id });
+      await vi.waitFor(() => expect(gw.services.events.subscriberCount()).toBe(1));
+
+      const response = await page.goto(url);
+      expect(response?.status()).toBe(200);
+      await page.getByRole('heading', { name: 'Verify your identity' }).waitFor();
+      const buttons = page.getByRole('button');
+      expect(await buttons.allTextContents()).toEqual(['Approve', 'Decline', 'In Review']);
+
+      await page.getByRole('button', { name: 'Approve', exact: true }).click();
+      await page.getByRole('heading', { name: 'Verification finished' }).waitFor();
+      expect(await page.locator('#outcome').textContent()).toBe('Approved');
+      expect(new URL(page.url()).pathname).toBe(new URL(url).pathname); // post/redirect/get
+      const back = new URL((await page.getByRole('link', { name: 'Continue' }).getAttribute('href'))!);
+      expect(back.origin + back.pathname).toBe('http://localhost:3000/done');
+      expect(back.searchParams.get('verificationSessionId')).toBe(id);
+      expect(back.searchParams.get('status')).toBe('Approved');
+
+      // Opening the page started the session, the button finished it: two webhooks, two events.
+      const events = await sub.next(2);
+      expect(events.map((e) => e.errors)).toEqual([undefined, undefined]);
+      expect(events.map((e) => e.data!.sessionStatusChanged.status)).toEqual(['IN_PROGRESS', 'APPROVED']);
+      expect(events[1]!.data!.sessionStatusChanged).toMatchObject({ sessionId: id, session: { id, status: 'APPROVED' } });
+
+      const read = await gw.post(applicant, `{ session(id: "${id}") { status decision { kyc { fullName } } } }`);
+      expect(read.errors).toBeUndefined();
+      expect(read.data!.session.status).toBe('APPROVED');
+      expect(read.data!.session.decision.kyc.fullName).toMatch(/\S/);
+      expect(sub.results.at(-1)!.data!.sessionStatusChanged.status).toBe('APPROVED');
+
+      expect(problems).toEqual([]);
+      expect(offHost).toEqual([]);
+    } finally {
+      await sub?.close();
+      await page.close();
+      await gw.close();
+    }
+  },
+  TIMEOUT,
+);
