@@ -43,7 +43,7 @@ export interface Stub {
   reset(): Promise<void>;
 }
 
-export type StubCounters = Record<'token' | 'decision' | 'create' | 'pdf' | 'unauthorized' | 'notFound', number>;
+type StubCounters = Record<'token' | 'decision' | 'create' | 'pdf' | 'unauthorized' | 'notFound', number>;
 export interface StubStats {
   counts: StubCounters;
   totals: StubCounters;
@@ -63,7 +63,9 @@ export async function startStub(accessToken: string): Promise<Stub> {
     origin,
     pid: child.pid!,
     stats: async () => (await fetch(`${origin}/stats`)).json() as Promise<StubStats>,
-    reset: async () => void (await fetch(`${origin}/stats/reset`, { method: 'POST' })).body?.cancel(),
+    async reset() {
+      await (await fetch(`${origin}/stats/reset`, { method: 'POST' })).text();
+    },
   };
 }
 
@@ -188,12 +190,12 @@ function machineBusySeconds(): number {
 }
 
 /** Resident memory of a process in bytes, from /proc/<pid>/status (VmRSS). */
-export function rssBytes(pid: number): number {
+function rssBytes(pid: number): number {
   const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return match ? Number(match[1]) * 1024 : 0;
 }
 
-export interface Window {
+interface Window {
   /** RSS of the watched process when the window opened, and the highest seen inside it. */
   rssStart: number;
   rssPeak: number;

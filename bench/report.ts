@@ -7,8 +7,9 @@ export interface CaseRow {
   cache: 'on' | 'off' | '-';
   connections: number;
   rps: number;
-  /** 2xx answers in the timed run. */
+  /** 2xx answers in the timed run, and its length in seconds. */
   ok: number;
+  seconds: number;
   p50: number;
   p99: number;
   /** Connection errors and timeouts. */

@@ -183,7 +183,7 @@ export function loadConfig(env: Env = process.env): Config {
       connectTimeoutMs: int('DIDIT_CONNECT_TIMEOUT_MS', 5000, 1, 120_000),
       headersTimeoutMs: int('DIDIT_HEADERS_TIMEOUT_MS', 15_000, 1, 300_000),
       bodyTimeoutMs: int('DIDIT_BODY_TIMEOUT_MS', 30_000, 1, 300_000),
-      maxRetries: int('DIDIT_MAX_RETRIES', 3, 0, 10),
+      maxRetries: int('DIDIT_MAX_RETRIES', 4, 0, 10),
       decisionsPerMinute: int('DIDIT_DECISIONS_PER_MINUTE', 100, 1, 10_000_000),
       pdfsPerMinute: int('DIDIT_PDFS_PER_MINUTE', 50, 1, 10_000_000),
       maxConcurrentCalls: int('DIDIT_MAX_CONCURRENT_CALLS', 64, 1, 10_000),

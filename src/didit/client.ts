@@ -40,7 +40,7 @@ export interface DiditClientOptions {
   headersTimeoutMs?: number;
   /** Longest silence between two body chunks. Default 30,000 ms. */
   bodyTimeoutMs?: number;
-  /** Retries of an idempotent call after the first try. Default 3. */
+  /** Retries of an idempotent call after the first try. Default 4 (about 3 s of backoff at most). */
   maxRetries?: number;
   /** First backoff delay; doubled each retry, with jitter. Default 200 ms. */
   retryMinDelayMs?: number;
@@ -113,7 +113,7 @@ const RETRYABLE_ERROR_CODES = [
 const RETRYABLE_STATUS = [429, 500, 502, 503, 504];
 
 export function createDiditClient(options: DiditClientOptions): DiditClient {
-  const maxRetries = options.maxRetries ?? 3;
+  const maxRetries = options.maxRetries ?? 4;
   const minDelay = options.retryMinDelayMs ?? 200;
   const maxDelay = options.retryMaxDelayMs ?? 2000;
   const maxRetryAfterMs = (options.maxRetryAfterSeconds ?? 5) * 1000;

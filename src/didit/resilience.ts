@@ -1,4 +1,13 @@
-import { BrokenCircuitError, BulkheadRejectedError, CircuitState, ConsecutiveBreaker, bulkhead, circuitBreaker, handleWhen } from 'cockatiel';
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  CircuitState,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  bulkhead,
+  circuitBreaker,
+  handleWhen,
+} from 'cockatiel';
 import { DiditRateLimitedError, DiditUnavailableError } from './errors.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -12,7 +21,10 @@ export interface ResilienceOptions {
   maxConcurrent: number;
   /** Consecutive failures (timeouts, 5xx after retries) that open the breaker. Default 5. */
   breakerThreshold?: number;
-  /** How long the breaker stays open before one probe call. Default 10,000 ms. */
+  /**
+   * How long the breaker first stays open before one probe call. Default 1,000 ms; each failed
+   * probe doubles it, up to 30 s, so a short outage costs seconds and a long one costs Didit nothing.
+   */
   halfOpenAfterMs?: number;
   onBreakerChange?: (state: BreakerState) => void;
 }
@@ -72,7 +84,10 @@ export function createResilience(options: ResilienceOptions): Resilience {
   const paces = new Map(Object.entries(options.limitsPerMinute).flatMap(([endpoint, limit]) => (limit ? [[endpoint, new Pace(limit)]] : [])));
   const breaker = circuitBreaker(
     handleWhen((error) => error instanceof DiditUnavailableError),
-    { halfOpenAfter: options.halfOpenAfterMs ?? 10_000, breaker: new ConsecutiveBreaker(options.breakerThreshold ?? 5) },
+    {
+      halfOpenAfter: new ExponentialBackoff({ initialDelay: options.halfOpenAfterMs ?? 1000, maxDelay: 30_000 }),
+      breaker: new ConsecutiveBreaker(options.breakerThreshold ?? 5),
+    },
   );
   const cap = bulkhead(options.maxConcurrent, options.maxConcurrent * 16);
   const stateName = (state: CircuitState): BreakerState =>

@@ -106,7 +106,7 @@ describe('Didit client against the sandbox', () => {
     const { session_id } = await client.createSession({ callback: CALLBACK });
     sandbox.injectFault({ kind: 'status', status: 502, endpoint: 'decision', times: 10 });
     await expect(client.getDecision(session_id)).rejects.toBeInstanceOf(DiditUnavailableError);
-    expect(count(sandbox, 'decision')).toBe(4); // 1 + 3 retries
+    expect(count(sandbox, 'decision')).toBe(5); // 1 + 4 retries
   });
 
   it('never retries a POST or a PATCH on 5xx or a dropped connection', async () => {
