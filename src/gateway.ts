@@ -6,7 +6,7 @@ import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
-import { createSandbox, type Sandbox, type SandboxOptions } from './sandbox/server.ts';
+import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
 import { createAuthenticator } from './server/auth.ts';
 import type { Services } from './server/context.ts';
 import { createDecisionCache } from './server/decision-cache.ts';
@@ -58,6 +58,8 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   let didit = config.didit;
   let jwtSecret = config.auth.jwtSecret;
   if (config.sandbox) {
+    // Loaded only in sandbox mode: a gateway talking to Didit carries none of the simulator.
+    const { createSandbox } = await import('./sandbox/server.ts');
     const instance = createSandbox({
       clientId: config.sandboxServer.clientId,
       clientSecret: config.sandboxServer.clientSecret,

@@ -223,7 +223,7 @@ describe('errors', () => {
       gw.services.decisions.delete(id);
       return gw.run(reviewer, SessionStatusDocument, { id });
     };
-    gw.sandboxInstance.injectFault({ kind: 'status', status: 503, endpoint: 'decision', times: 4 });
+    gw.sandboxInstance.injectFault({ kind: 'status', status: 503, endpoint: 'decision', times: 5 });
     expect(codes(await read())).toEqual(['UPSTREAM_UNAVAILABLE']);
 
     gw.sandboxInstance.injectFault({ kind: 'malformed', endpoint: 'decision' });
