@@ -122,13 +122,13 @@ export interface GatewayProcess {
 }
 
 /**
- * Starts `node --import tsx src/index.ts` with `env` alone (plus PATH/HOME, so nothing from the
+ * Starts the built gateway, `node dist/index.js` (what the Dockerfile runs), with `env` alone (plus PATH/HOME, so nothing from the
  * caller's shell such as REDIS_URL leaks in), and waits until `/health` answers. Its log lines
  * (warnings and worse) are forwarded to stderr, prefixed.
  */
 export async function startGateway(env: Record<string, string>, nodeFlags: string[] = []): Promise<GatewayProcess> {
   const child = track(
-    spawn(process.execPath, [...nodeFlags, ...TSX, 'src/index.ts'], {
+    spawn(process.execPath, [...nodeFlags, 'dist/index.js'], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

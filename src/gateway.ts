@@ -108,7 +108,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const webhookSecrets = [...config.webhookSecrets, ...(sandbox ? [randomBytes(32).toString('base64url')] : [])];
 
   const demoTokens = config.sandbox && jwtSecret ? await mintDemoTokens(jwtSecret, config) : undefined;
-  const gateway = createGateway({
+  const gateway = await createGateway({
     services,
     authenticate: createAuthenticator({ ...config.auth, jwtSecret }),
     persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
