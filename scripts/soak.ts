@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SignJWT } from 'jose';
+import { subscribeSse, type LiveSubscription } from '../test/helpers/subscriptions.ts';
 
 export interface SoakOptions {
   seconds: number;
@@ -43,7 +44,7 @@ const EVENTS_PER_SESSION = 3;
 const REVIEW = { Approved: 'DECLINED', Declined: 'APPROVED', 'In Review': 'APPROVED' } as const;
 const OUTCOMES = Object.keys(REVIEW) as Array<keyof typeof REVIEW>;
 
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
@@ -155,47 +156,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   };
 
   const events = { expected: 0, delivered: 0, duplicated: 0, missing: 0 };
-  const subscriptions: Array<{ seen: string[]; expected: number; abort: AbortController; done: Promise<void> }> = [];
+  const subscriptions: Array<{ live: LiveSubscription; expected: number }> = [];
+  const statusesOf = (live: LiveSubscription) => live.results.flatMap((r) => r.data?.sessionStatusChanged?.status ?? []);
 
   /** Follows one session over SSE on a random instance; resolves once the stream is open. */
   async function follow(id: string, bearer: string) {
-    const abort = new AbortController();
-    const seen: string[] = [];
     const gateway = gatewayUrls[Math.floor(Math.random() * gatewayUrls.length)]!;
-    const response = await fetch(`${gateway}/graphql`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'text/event-stream', authorization: `Bearer ${bearer}` },
-      body: JSON.stringify({ query: 'subscription($id: ID!) { sessionStatusChanged(sessionId: $id) { status } }', variables: { id } }),
-      signal: abort.signal,
-    });
-    const subscription = { seen, expected: EVENTS_PER_SESSION, abort, done: Promise.resolve() };
-    subscription.done = (async () => {
-      let buffer = '';
-      try {
-        for await (const chunk of response.body!) {
-          buffer += Buffer.from(chunk).toString();
-          let at: number;
-          while ((at = buffer.indexOf('\n\n')) >= 0) {
-            const message = buffer.slice(0, at);
-            buffer = buffer.slice(at + 2);
-            const data = message.split('\n').find((line) => line.startsWith('data:'));
-            if (!data || !message.includes('event: next')) continue;
-            const result = JSON.parse(data.slice(5));
-            const status = result.data?.sessionStatusChanged?.status;
-            if (status) seen.push(status);
-            if (result.errors) {
-              // The subscription was refused (Didit unavailable at subscribe time): nothing to expect.
-              count('subscribe', result.errors[0]?.extensions?.code ?? 'error');
-              subscription.expected = 0;
-            }
-          }
-        }
-      } catch {
-        // aborted at the end of the run
-      }
-    })();
+    const live = subscribeSse(gateway, bearer, 'subscription($id: ID!) { sessionStatusChanged(sessionId: $id) { status } }', { id });
     // Yoga starts listening for events as it starts the stream; give it a moment to register.
     await sleep(200);
+    const subscription = { live, expected: EVENTS_PER_SESSION };
     subscriptions.push(subscription);
     return subscription;
   }
@@ -254,13 +224,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     say('waiting for the last status events');
     const deadline = Date.now() + 15_000;
-    while (Date.now() < deadline && subscriptions.some((s) => new Set(s.seen).size < s.expected)) await sleep(200);
+    const refused = (s: (typeof subscriptions)[number]) => s.live.results.find((r) => r.errors);
+    const pending = (s: (typeof subscriptions)[number]) => !refused(s) && new Set(statusesOf(s.live)).size < s.expected;
+    while (Date.now() < deadline && subscriptions.some(pending)) await sleep(200);
     for (const s of subscriptions) {
-      s.abort.abort();
+      await s.live.close();
+      // A subscription refused at subscribe time (Didit unavailable then) has nothing to deliver.
+      const failure = refused(s);
+      count('subscribe', failure ? String(failure.errors![0]?.extensions?.code ?? 'error') : 'ok');
+      if (failure) continue;
+      const seen = statusesOf(s.live);
+      const distinct = new Set(seen).size;
       events.expected += s.expected;
-      events.delivered += Math.min(new Set(s.seen).size, s.expected);
-      events.duplicated += s.seen.length - new Set(s.seen).size;
-      events.missing += Math.max(0, s.expected - new Set(s.seen).size);
+      events.delivered += Math.min(distinct, s.expected);
+      events.duplicated += seen.length - distinct;
+      events.missing += Math.max(0, s.expected - distinct);
     }
     const rssEnd = await Promise.all(gatewayUrls.map(rss));
     const reads = ['readSession', 'readDecision'].flatMap((op) => Object.entries(operations[op] ?? {}).filter(([outcome]) => outcome !== 'ok'));

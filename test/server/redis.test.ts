@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { signWebhookBody } from '../../src/didit/webhook-signature.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
+import { freePort } from '../../scripts/soak.ts';
 import { CapturedLogs, TEST_JWT_SECRET } from '../helpers/gateway.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs } from '../helpers/subscriptions.ts';
 import { SignJWT } from 'jose';
@@ -89,14 +89,6 @@ describe('two gateway instances on one Redis', () => {
 });
 
 /** A Redis of the test's own, on a free port, so it can be stopped and started again. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 function startRedis(port: number): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
   return new Promise((resolve, reject) => {
