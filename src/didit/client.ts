@@ -94,6 +94,8 @@ export interface DiditClient {
 export const MAX_COMMENT_LENGTH = 1000;
 export const MAX_VENDOR_DATA_LENGTH = 256;
 export const MAX_CALLBACK_LENGTH = 2048;
+/** How much of a PDF is read from Didit at once (the stream stays bounded by this). */
+const PDF_READ_CHUNK = 1024 * 1024;
 /** A JSON answer larger than this is refused rather than buffered. */
 const MAX_JSON_BYTES = 5 * 1024 * 1024;
 
@@ -296,7 +298,8 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
     async streamPdf(sessionId, signal) {
       const path = sessionPath(sessionId, 'generate-pdf');
       const response = await resilience.run('pdf', async () => {
-        const answer = await authorized('pdf', { method: 'GET', path, headers: { accept: 'application/pdf' }, signal });
+        // Larger reads for a large file: fewer, bigger chunks through the pipe to the browser.
+        const answer = await authorized('pdf', { method: 'GET', path, headers: { accept: 'application/pdf' }, signal, highWaterMark: PDF_READ_CHUNK });
         await expectStatus(answer, 200);
         return answer;
       });
