@@ -95,7 +95,7 @@ export const MAX_COMMENT_LENGTH = 1000;
 export const MAX_VENDOR_DATA_LENGTH = 256;
 export const MAX_CALLBACK_LENGTH = 2048;
 /** How much of a PDF is read from Didit at once (the stream stays bounded by this). */
-const PDF_READ_CHUNK = 256 * 1024;
+const PDF_READ_CHUNK = 1024 * 1024;
 /** A JSON answer larger than this is refused rather than buffered. */
 const MAX_JSON_BYTES = 5 * 1024 * 1024;
 

@@ -54,6 +54,17 @@ describe('Didit client against the sandbox', () => {
     expect(count(sandbox, 'decision')).toBe(20);
   });
 
+  it('rejects every waiter of a failed token request, and the next call tries again', async () => {
+    const strict = makeClient({ maxRetries: 0 });
+    sandbox.injectFault({ kind: 'status', status: 500, endpoint: 'token' });
+    const outcomes = await Promise.allSettled(Array.from({ length: 50 }, () => strict.tokens.get()));
+    expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    expect(count(sandbox, 'token')).toBe(1);
+    expect(await strict.tokens.get()).toMatch(/.+/);
+    expect(count(sandbox, 'token')).toBe(2);
+    await strict.close();
+  });
+
   it('refreshes the token early, in the background, and keeps serving the old one meanwhile', async () => {
     vi.useFakeTimers({ toFake: ['Date'] });
     const first = await client.tokens.get();
