@@ -103,6 +103,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       SANDBOX_WEBHOOK_URL: `${gatewayUrls[0]}/webhooks/didit`,
       SANDBOX_WEBHOOK_SECRET: WEBHOOK_SECRET,
       SANDBOX_STATE_FILE: stateFile,
+      // Like Didit, keep retrying a delivery for a while (here 10 s) while the gateway answers 503.
+      SANDBOX_WEBHOOK_RETRIES: '20',
+      SANDBOX_WEBHOOK_RETRY_DELAY_MS: '500',
     }, /listening on/);
     await fetch(`${sandboxUrl}/sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rates: FAULT_RATES }) });
   };
@@ -163,8 +166,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   async function follow(id: string, bearer: string) {
     const gateway = gatewayUrls[Math.floor(Math.random() * gatewayUrls.length)]!;
     const live = subscribeSse(gateway, bearer, 'subscription($id: ID!) { sessionStatusChanged(sessionId: $id) { status } }', { id });
-    // Yoga starts listening for events as it starts the stream; give it a moment to register.
-    await sleep(200);
+    // The stream starts once the gateway has checked access; it listens from its first read on.
+    await live.opened;
+    await sleep(50);
     const subscription = { live, expected: EVENTS_PER_SESSION };
     subscriptions.push(subscription);
     return subscription;

@@ -119,12 +119,12 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook });
   const operations = createOperationsRoutes({ services, isDraining: () => draining });
   const server = createServer(createHttpHandler({ services, gateway, routes: [operations, webhooks] }));
-  const websocket = attachWebSocket(server, gateway, config.limits.maxBodyBytes);
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
+  const websocket = attachWebSocket(server, gateway, config.limits.maxBodyBytes);
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;

@@ -14,7 +14,14 @@ try {
   process.exit(1);
 }
 
-const gateway = await startGateway(config);
+const gateway = await startGateway(config).catch((error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EADDRINUSE' && error.code !== 'EACCES') throw error;
+  // Which of the two ports: the error names the one it could not take.
+  const port = (error as { port?: number }).port;
+  const variable = config.sandbox && port === config.sandboxServer.port && port !== config.port ? 'SANDBOX_PORT' : 'PORT';
+  process.stderr.write(`Cannot listen on port ${port}: ${error.code === 'EADDRINUSE' ? 'already in use' : 'not allowed'} (set ${variable})\n`);
+  process.exit(1);
+});
 const { log } = gateway;
 log.info(
   { mode: config.sandbox ? 'sandbox' : 'didit', diditOrigin: config.sandbox ? gateway.sandbox?.url : config.didit.apiUrl, listening: gateway.url, redis: Boolean(config.redisUrl) },

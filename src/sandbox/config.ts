@@ -60,6 +60,8 @@ export function readSandboxConfig(env: NodeJS.ProcessEnv): SandboxConfig {
       webhookSecret: text('SANDBOX_WEBHOOK_SECRET'),
       publicUrl: publicUrl?.origin,
       stateFile: text('SANDBOX_STATE_FILE'),
+      webhookRetries: integer('SANDBOX_WEBHOOK_RETRIES', 0, 100),
+      webhookRetryDelayMs: integer('SANDBOX_WEBHOOK_RETRY_DELAY_MS', 1, 600_000),
     },
   };
 }

@@ -13,11 +13,17 @@ export interface LiveSubscription {
   next(count: number): Promise<SubscriptionResult[]>;
   /** True once the server ended the stream. */
   ended: () => boolean;
+  /** Resolves when the server has accepted the subscription (SSE: its response has started). */
+  opened: Promise<void>;
   close(): Promise<void>;
 }
 
-function live(start: (push: (result: SubscriptionResult) => void, end: () => void) => () => Promise<void> | void): LiveSubscription {
+function live(
+  start: (push: (result: SubscriptionResult) => void, end: () => void, open: () => void) => () => Promise<void> | void,
+): LiveSubscription {
   const results: SubscriptionResult[] = [];
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => (open = resolve));
   let done = false;
   const waiters: Array<() => void> = [];
   const wake = () => waiters.splice(0).forEach((w) => w());
@@ -28,11 +34,14 @@ function live(start: (push: (result: SubscriptionResult) => void, end: () => voi
     },
     () => {
       done = true;
+      open();
       wake();
     },
+    () => open(),
   );
   return {
     results,
+    opened,
     ended: () => done,
     next: (count) =>
       new Promise((resolve, reject) => {
@@ -52,7 +61,7 @@ function live(start: (push: (result: SubscriptionResult) => void, end: () => voi
 /** Subscribes over Server-Sent Events, as Yoga serves them by default. */
 export function subscribeSse(gatewayUrl: string, token: string | undefined, query: string, variables: Record<string, unknown>): LiveSubscription {
   const abort = new AbortController();
-  return live((push, end) => {
+  return live((push, end, open) => {
     void (async () => {
       try {
         const response = await fetch(`${gatewayUrl}/graphql`, {
@@ -61,6 +70,7 @@ export function subscribeSse(gatewayUrl: string, token: string | undefined, quer
           body: JSON.stringify({ query, variables }),
           signal: abort.signal,
         });
+        open();
         let buffer = '';
         for await (const chunk of response.body!) {
           buffer += Buffer.from(chunk).toString();
@@ -90,7 +100,8 @@ export function subscribeWs(gatewayUrl: string, token: string | undefined, query
     retryAttempts: 0,
     lazy: true,
   });
-  return live((push, end) => {
+  return live((push, end, open) => {
+    client.on('connected', () => open());
     const unsubscribe = client.subscribe(
       { query, variables },
       {
