@@ -91,7 +91,7 @@ describe('npm start', () => {
       banner += `${line}\n`;
       const listening = /"listening":"([^"]+)"/.exec(line)?.[1];
       if (listening) url = listening;
-      if (line.includes('Reviewer token:')) break;
+      if (url && banner.includes('Reviewer token:')) break;
     }
     expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     expect(banner).toContain('SANDBOX MODE');
