@@ -93,7 +93,7 @@ export interface DiditClient {
 /** Upper bounds on what a caller may send upstream; Didit's own limits are undocumented. */
 export const MAX_COMMENT_LENGTH = 1000;
 export const MAX_VENDOR_DATA_LENGTH = 256;
-export const MAX_CALLBACK_LENGTH = 2048;
+const MAX_CALLBACK_LENGTH = 2048;
 /** How much of a PDF is read from Didit at once (the stream stays bounded by this). */
 const PDF_READ_CHUNK = 1024 * 1024;
 /** A JSON answer larger than this is refused rather than buffered. */
@@ -434,7 +434,7 @@ function fromTransportError(error: unknown): DiditError {
 }
 
 /** `Retry-After` in seconds, from a number of seconds or an HTTP date; undefined if absent or bad. */
-export function parseRetryAfter(value: unknown): number | undefined {
+function parseRetryAfter(value: unknown): number | undefined {
   const text = headerValue(value);
   if (!text) return undefined;
   if (/^\d+$/.test(text.trim())) return Number(text.trim());

@@ -11,7 +11,7 @@ import { asDate, asDateTime, asUrl } from './scalars.ts';
  * null, and a status Didit adds later is UNKNOWN.
  */
 
-const warnOf = (ctx: GatewayContext) => (message: string, details: Record<string, unknown>) =>
+export const warnOf = (ctx: GatewayContext) => (message: string, details: Record<string, unknown>) =>
   ctx.services.log.warn(details, message);
 
 /** Reviewer-only parts of a decision: null (or empty) for everyone else. */

@@ -8,13 +8,13 @@ function enumName(value: string): string {
 }
 
 export const SessionStatus = builder.enumType('SessionStatus', {
-  values: [...SESSION_STATUSES.map(enumName), 'UNKNOWN'] as const,
+  values: [...SESSION_STATUSES.map(enumName), 'UNKNOWN'],
 });
 
 const CHECK_STATUSES = ['Approved', 'Declined', 'In Review', 'Not Finished'] as const;
 export const CheckStatus = builder.enumType('CheckStatus', {
   description: 'Status of one check (kyc.status, face.livenessStatus, aml.status, ...).',
-  values: [...CHECK_STATUSES.map(enumName), 'UNKNOWN'] as const,
+  values: [...CHECK_STATUSES.map(enumName), 'UNKNOWN'],
 });
 
 export const VerificationFeature = builder.enumType('VerificationFeature', {

@@ -1,5 +1,6 @@
 import type { StatusEvent } from '../server/status-events.ts';
 import { builder } from './builder.ts';
+import { warnOf } from './decision.ts';
 import { SessionStatus, toSessionStatus } from './enums.ts';
 import { Session, checkSessionId, loadVisibleSession } from './session.ts';
 
@@ -11,7 +12,7 @@ SessionStatusEvent.implement({
     status: t.field({
       type: SessionStatus,
       nullable: false,
-      resolve: (e, _, ctx) => toSessionStatus(e.status, (message, details) => ctx.services.log.warn(details, message)),
+      resolve: (e, _, ctx) => toSessionStatus(e.status, warnOf(ctx)),
     }),
     occurredAt: t.field({ type: 'DateTime', nullable: false, resolve: (e) => new Date(e.timestamp * 1000).toISOString() }),
     session: t.field({

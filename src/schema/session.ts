@@ -7,7 +7,7 @@ import { canSee, notFound, requireCaller, requireReviewer } from '../server/acce
 import { checkCallback } from '../server/callback-policy.ts';
 import type { GatewayContext } from '../server/context.ts';
 import { builder } from './builder.ts';
-import { Decision, featuresOf } from './decision.ts';
+import { Decision, featuresOf, warnOf } from './decision.ts';
 import { ReviewDecision, SessionStatus, VerificationFeature, toSessionStatus } from './enums.ts';
 import { asUrl } from './scalars.ts';
 
@@ -77,7 +77,7 @@ Session.implement({
     status: t.field({
       type: SessionStatus,
       nullable: false,
-      resolve: (s, _, ctx) => toSessionStatus(pick(s, 'status'), (message, details) => ctx.services.log.warn(details, message)),
+      resolve: (s, _, ctx) => toSessionStatus(pick(s, 'status'), warnOf(ctx)),
     }),
     vendorData: t.string({ resolve: (s) => pick(s, 'vendor_data') ?? null }),
     callback: t.field({ type: 'URL', resolve: (s) => asUrl(pick(s, 'callback')) }),

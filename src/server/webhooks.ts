@@ -6,7 +6,7 @@ import { sendJson } from './http.ts';
 import type { StatusEvents } from './status-events.ts';
 
 /** Deliveries whose `X-Timestamp` is further than this from now, either way, are refused. */
-export const WEBHOOK_TOLERANCE_SECONDS = 300;
+const WEBHOOK_TOLERANCE_SECONDS = 300;
 /** A delivery carries a whole decision; a few hundred kB is plenty. */
 const MAX_WEBHOOK_BYTES = 1024 * 1024;
 

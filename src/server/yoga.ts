@@ -25,7 +25,7 @@ export interface GatewayOptions {
 export type Gateway = YogaServerInstance<Record<string, unknown>, GatewayContext>;
 
 /** Custom header a browser cannot send cross-site without a CORS preflight. */
-export const CSRF_HEADER = 'x-graphql-csrf';
+const CSRF_HEADER = 'x-graphql-csrf';
 
 /**
  * graphql-js reports a variable that a scalar or enum refuses without a code; the contract says
