@@ -83,7 +83,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     ...didit,
     onCall: ({ endpoint, status, durationMs }) => {
       metrics.upstreamCall(endpoint, status, durationMs / 1000);
-      log.debug({ endpoint, status, durationMs: Math.round(durationMs) }, 'didit call');
+      if (log.isLevelEnabled('debug')) log.debug({ endpoint, status, durationMs: Math.round(durationMs) }, 'didit call');
     },
     onTokenRefresh: () => {
       metrics.tokenRefreshed();
