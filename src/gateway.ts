@@ -57,6 +57,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   let sandbox: RunningGateway['sandbox'];
   let didit = config.didit;
   let jwtSecret = config.auth.jwtSecret;
+  let ownSecret = false;
   if (config.sandbox) {
     // Loaded only in sandbox mode: a gateway talking to Didit carries none of the simulator.
     const { createSandbox } = await import('./sandbox/server.ts');
@@ -69,7 +70,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     sandbox = { url, instance };
     didit = { ...didit, authUrl: url, apiUrl: url };
     // Sandbox mode verifies callers with a secret of its own unless one is configured.
-    if (!jwtSecret && !config.auth.jwksUrl) jwtSecret = randomBytes(32).toString('base64url');
+    if (!jwtSecret && !config.auth.jwksUrl) {
+      jwtSecret = randomBytes(32).toString('base64url');
+      ownSecret = true;
+    }
   }
 
   const events = createStatusEvents({ redisUrl: config.redisUrl, log });
@@ -107,7 +111,9 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   // In sandbox mode the simulator's webhooks come to this gateway, signed with a secret of its own.
   const webhookSecrets = [...config.webhookSecrets, ...(sandbox ? [randomBytes(32).toString('base64url')] : [])];
 
-  const demoTokens = config.sandbox && jwtSecret ? await mintDemoTokens(jwtSecret, config) : undefined;
+  // Ready-made tokens only with a secret this process made up: a configured secret may be a real
+  // one, and a reviewer token for it must never sit in a GraphiQL page.
+  const demoTokens = ownSecret && jwtSecret ? await mintDemoTokens(jwtSecret, config) : undefined;
   const gateway = await createGateway({
     services,
     authenticate: createAuthenticator({ ...config.auth, jwtSecret }),

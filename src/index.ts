@@ -32,7 +32,7 @@ if (gateway.sandbox) {
   const lines = [
     '',
     '  Didit gateway — SANDBOX MODE (no DIDIT_CLIENT_ID / DIDIT_CLIENT_SECRET set)',
-    `  GraphiQL:        ${config.publicUrl}/graphql   (signed in as a reviewer)`,
+    `  GraphiQL:        ${config.publicUrl}/graphql${gateway.demoTokens ? '   (signed in as a reviewer)' : ''}`,
     `  Didit sandbox:   ${gateway.sandbox.url}   (create a session, open its url, pick an outcome)`,
     ...(gateway.demoTokens
       ? [
@@ -40,7 +40,7 @@ if (gateway.sandbox) {
           `  Reviewer token:  ${gateway.demoTokens.reviewer}`,
           '  Send them as:    Authorization: Bearer <token>   (valid 24 h, this process only)',
         ]
-      : []),
+      : ['  Callers:         tokens signed with your AUTH_JWT_SECRET or identity provider (none printed)']),
     '',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

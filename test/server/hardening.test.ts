@@ -101,6 +101,17 @@ describe('production mode', () => {
 });
 
 describe('GraphiQL in development', () => {
+  it('mints no ready-made tokens when a secret is configured (it may be a real one)', async () => {
+    const gw = await startTestGateway();
+    try {
+      expect(gw.demoTokens).toBeUndefined();
+      const page = await (await fetch(`${gw.url}/graphql`, { headers: { accept: 'text/html' } })).text();
+      expect(page).not.toMatch(/Bearer ey/);
+    } finally {
+      await gw.close();
+    }
+  });
+
   it('opens offline with an example operation and a ready token in sandbox mode', async () => {
     const gw = await startTestGateway({ AUTH_JWT_SECRET: '' });
     try {

@@ -81,7 +81,7 @@ it('is not ready when Didit refuses the credentials', async () => {
 describe('npm start', () => {
   it('drains on SIGTERM: in-flight requests finish, then the process exits 0', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', SANDBOX_PORT: '0', LOG_LEVEL: 'info', AUTH_JWT_SECRET: TEST_JWT_SECRET, NODE_ENV: 'test' },
+      env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', SANDBOX_PORT: '0', LOG_LEVEL: 'info', NODE_ENV: 'test' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const lines = createInterface({ input: child.stdout! });
