@@ -4,6 +4,7 @@
  *
  *   npm run bench                      every case at concurrency 1, 16, 64 (about 3 minutes)
  *   npm run bench -- --profile         the frontend query at 64 under `node --cpu-prof`, top functions
+ *                                      (add --cache=on to profile with the decision cache)
  *   npm run bench -- --duration=10     seconds per timed run (default 5)
  *
  * Targets not met are reported, not failures: the exit code is 0 unless the benchmark itself broke.
@@ -376,7 +377,8 @@ async function fullRun(): Promise<void> {
  * auth, GraphQL, the upstream call) under `--cpu-prof`; the profile is read for the timed run only.
  */
 async function profileRun(): Promise<void> {
-  const cache = 'off';
+  // Cache off by default: every request goes the whole way, upstream included.
+  const cache = args.includes('--cache=on') ? 'on' : 'off';
   const connections = 64;
   const direct = await measure('direct decision', '-', 'decision', directDecision, connections);
   const { tokensBefore } = await startCheckedGateway(cache, ['--cpu-prof', `--cpu-prof-dir=${RESULTS}`]);

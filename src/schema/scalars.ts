@@ -25,11 +25,15 @@ export function asDateTime(value: unknown): string | null {
   return `${new Date(ms).toISOString().slice(0, 19)}${fraction}Z`;
 }
 
-/** A calendar date `YYYY-MM-DD` that exists, or null. */
+/** A calendar date `YYYY-MM-DD` that exists, or null. Plain arithmetic: this runs for every date field. */
 export function asDate(value: unknown): string | null {
   if (typeof value !== 'string' || !DATE.test(value)) return null;
-  const parsed = new Date(`${value}T00:00:00Z`);
-  return !Number.isNaN(parsed.getTime()) && parsed.toISOString().startsWith(value) ? value : null;
+  const year = Number(value.slice(0, 4));
+  const month = Number(value.slice(5, 7));
+  const day = Number(value.slice(8, 10));
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = month === 2 ? (leap ? 29 : 28) : [4, 6, 9, 11].includes(month) ? 30 : 31;
+  return month >= 1 && month <= 12 && day >= 1 && day <= days ? value : null;
 }
 
 /** An absolute http(s) URL, or null. */
