@@ -48,8 +48,6 @@ export interface DiditClientOptions {
   retryMaxDelayMs?: number;
   /** Longest `Retry-After` the client waits out itself; longer ones surface as rate limited. Default 5 s. */
   maxRetryAfterSeconds?: number;
-  /** Keep-alive connections per origin. Default 32. */
-  connections?: number;
   /** Told about every upstream exchange (not each retry), for metrics. Never given bodies. */
   onCall?: (call: { endpoint: DiditEndpoint; status: number | 'error'; durationMs: number }) => void;
   /** Told about every token fetched. */
@@ -119,6 +117,7 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
   const minDelay = options.retryMinDelayMs ?? 200;
   const maxDelay = options.retryMaxDelayMs ?? 2000;
   const maxRetryAfterMs = (options.maxRetryAfterSeconds ?? 5) * 1000;
+  const maxConcurrent = options.maxConcurrentCalls ?? 64;
   const basic = Buffer.from(`${options.clientId}:${options.clientSecret}`).toString('base64');
 
   /**
@@ -148,7 +147,8 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
 
   function createPool(origin: string): Dispatcher {
     return new Pool(origin, {
-      connections: options.connections ?? 32,
+      // As many sockets as calls may be in flight (the cap below), so none waits for a socket.
+      connections: maxConcurrent,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       connect: { timeout: options.connectTimeoutMs ?? 5000 },
@@ -214,7 +214,7 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
   const tokens = createTokenProvider({ fetchToken, onRefresh: options.onTokenRefresh });
   const resilience = createResilience({
     limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50 },
-    maxConcurrent: options.maxConcurrentCalls ?? 64,
+    maxConcurrent,
     breakerThreshold: options.breakerThreshold,
     halfOpenAfterMs: options.breakerHalfOpenAfterMs,
     onBreakerChange: options.onBreakerChange,
