@@ -63,6 +63,8 @@ export interface Config {
   trustedDocuments: boolean;
   /** GraphQL operations one caller may run per minute. */
   rateLimitPerMinute: number;
+  /** When set, `/metrics` answers only `Authorization: Bearer <this>`. */
+  metricsToken?: string;
 }
 
 type Env = Record<string, string | undefined>;
@@ -215,6 +217,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     trustedDocuments: bool('TRUSTED_DOCUMENTS'),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
+    metricsToken: secret('METRICS_TOKEN', 16),
   };
 }
 

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Services } from './context.ts';
 import { sendJson } from './http.ts';
@@ -8,11 +9,18 @@ const TOKEN_CHECK_TIMEOUT_MS = 3000;
 /**
  * `/readiness` and `/metrics`, for operators (`/health`, liveness, is answered in `http.ts`).
  * Ready means: configuration loaded (we are running), a Didit token held or obtainable, Redis
- * connected when configured, and not draining. Metrics are Prometheus text; keep the endpoint
- * on an internal network.
+ * connected when configured, and not draining. Metrics are Prometheus text: keep the endpoint on
+ * an internal network, or set METRICS_TOKEN so that only your scraper reads it.
  */
 export function createOperationsRoutes(options: { services: Services; isDraining: () => boolean }) {
   const { services } = options;
+
+  const expected = services.config.metricsToken ? Buffer.from(`Bearer ${services.config.metricsToken}`) : undefined;
+  const metricsAllowed = (authorization: string | undefined) => {
+    if (!expected) return true;
+    const given = Buffer.from(authorization ?? '');
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  };
 
   async function tokenObtainable(): Promise<boolean> {
     if (services.didit.tokens.hasValidToken()) return true;
@@ -38,6 +46,10 @@ export function createOperationsRoutes(options: { services: Services; isDraining
       return true;
     }
     if (url.pathname === '/metrics' && req.method === 'GET') {
+      if (!metricsAllowed(req.headers.authorization)) {
+        sendJson(res, 401, { error: 'Metrics need Authorization: Bearer <METRICS_TOKEN>' }, { 'www-authenticate': 'Bearer' });
+        return true;
+      }
       const { registry } = services.metrics;
       const body = await registry.metrics();
       res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' });

@@ -60,6 +60,19 @@ describe('readiness and metrics', () => {
   });
 });
 
+it('serves metrics only to the bearer of METRICS_TOKEN when one is set', async () => {
+  const gw = await startTestGateway({ METRICS_TOKEN: 'scraper-token-0123456789' });
+  try {
+    expect((await fetch(`${gw.url}/metrics`)).status).toBe(401);
+    expect((await fetch(`${gw.url}/metrics`, { headers: { authorization: 'Bearer scraper-token-0123456788' } })).status).toBe(401);
+    const allowed = await fetch(`${gw.url}/metrics`, { headers: { authorization: 'Bearer scraper-token-0123456789' } });
+    expect(allowed.status).toBe(200);
+    expect(await allowed.text()).toContain('gateway_open_subscriptions');
+  } finally {
+    await gw.close();
+  }
+});
+
 it('is not ready when Didit refuses the credentials', async () => {
   const sandbox = createSandbox();
   const { url } = await sandbox.listen(0);
