@@ -1,8 +1,9 @@
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { GraphQLError } from 'graphql';
+import { GraphQLError, getOperationAST } from 'graphql';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { schema } from '../schema/index.ts';
 import type { Authenticate } from './auth.ts';
@@ -71,6 +72,16 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     useVariableErrorCodes(),
     useCallerRateLimit(config.rateLimitPerMinute),
     useOperationObserver(log, services.metrics),
+    // Compiled execution of queries and mutations: +30 % throughput on the frontend query with the
+    // decision cache on (2,560 -> 3,370 req/s at 64 connections, same build, alternating runs).
+    // Subscriptions keep graphql-js: graphql-jit's subscribe does not run our async iterators.
+    useGraphQlJit(
+      {},
+      {
+        enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription',
+        onError: () => log.warn('graphql-jit could not compile an operation; it runs uncompiled'),
+      },
+    ) as Plugin,
     ...(options.plugins ?? []),
   ];
   if (config.production) plugins.push(useDisableIntrospection());
