@@ -17,10 +17,12 @@ import { createResilience, type BreakerState } from './resilience.ts';
 import { isSessionId } from './session-id.ts';
 import { createTokenProvider, type IssuedToken, type TokenProvider } from './token-provider.ts';
 import type {
+  CreateSessionRequest,
   CreateSessionResponse,
   Decision,
   ReviewStatus,
   TokenResponse,
+  UpdateStatusRequest,
   UpdateStatusResponse,
 } from './types.ts';
 
@@ -273,7 +275,7 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
           method: 'POST',
           path: '/v1/session/',
           headers: { 'content-type': 'application/json', accept: 'application/json' },
-          body: JSON.stringify({ callback: params.callback, features, vendor_data: params.vendorData }),
+          body: JSON.stringify({ callback: params.callback, features, vendor_data: params.vendorData } satisfies CreateSessionRequest),
         });
         const body = await readJson<CreateSessionResponse>(response, 201);
         if (!isSessionId(body.session_id) || typeof body.url !== 'string' || typeof body.status !== 'string') {
@@ -330,7 +332,7 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
           method: 'PATCH',
           path,
           headers: { 'content-type': 'application/json', accept: 'application/json' },
-          body: JSON.stringify({ new_status: status, comment }),
+          body: JSON.stringify({ new_status: status, comment } satisfies UpdateStatusRequest),
         });
         const body = await readJson<UpdateStatusResponse>(response, 200);
         return { session_id: typeof body.session_id === 'string' ? body.session_id : sessionId };

@@ -1,4 +1,4 @@
-import type { StatusEvent } from '../server/status-events.ts';
+import { stage, type StatusEvent } from '../server/status-events.ts';
 import { builder } from './builder.ts';
 import { warnOf } from './decision.ts';
 import { SessionStatus, toSessionStatus } from './enums.ts';
@@ -22,7 +22,9 @@ SessionStatusEvent.implement({
         // The subscription's context lives as long as the subscription: forget what it read before.
         ctx.decisions.clear(e.sessionId);
         const session = await loadVisibleSession(ctx, e.sessionId);
-        if (session.decision?.status === e.status) return session;
+        const known = session.decision?.status ?? '';
+        // Already at this status, or further along (an "In Progress" event read after the outcome).
+        if (known === e.status || stage(known) > stage(e.status)) return session;
         // The shared cache still holds the status before this event: read Didit again.
         ctx.services.decisions.delete(e.sessionId);
         ctx.decisions.clear(e.sessionId);

@@ -20,7 +20,7 @@ export interface SessionSource {
   created?: CreateSessionResponse;
 }
 
-export const MAX_SESSION_IDS = 100;
+const MAX_SESSION_IDS = 100;
 
 export function badInput(message: string, extensions: Record<string, unknown> = {}): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', ...extensions } });

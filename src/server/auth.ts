@@ -25,7 +25,7 @@ const VERIFIED_CACHE_MAX = 10_000;
 const VERIFIED_CACHE_TTL_MS = 60_000;
 const MAX_TOKEN_LENGTH = 8192;
 
-export function unauthenticated(message = 'Invalid or expired token'): GraphQLError {
+function unauthenticated(message = 'Invalid or expired token'): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED' } });
 }
 

@@ -43,7 +43,7 @@ const SEEN_MAX = 100_000;
  * Where a status stands in a session's life. Didit stamps deliveries in whole seconds, so two
  * changes can share a timestamp: then the later stage wins ("In Progress" never follows "Approved").
  */
-function stage(status: string): number {
+export function stage(status: string): number {
   return status === 'Not Started' ? 0 : status === 'In Progress' ? 1 : 2;
 }
 

@@ -51,7 +51,7 @@ export function createWebhookRoute(options: WebhookOptions) {
     const raw = await readBody(req, MAX_WEBHOOK_BYTES);
     if (!raw) {
       options.onDelivery?.('refused');
-      sendJson(res, 413, { error: 'Body too large' });
+      sendJson(res, 413, { error: 'Body too large' }, { connection: 'close' });
       return true;
     }
     const secrets = options.secrets();
@@ -123,13 +123,24 @@ function parseJson(raw: Buffer): unknown {
   }
 }
 
-/** The body as bytes, or null past `max` (the rest is drained, not kept). */
-async function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size <= max) chunks.push(chunk as Buffer);
-  }
-  return size > max ? null : Buffer.concat(chunks);
+/**
+ * The body as bytes, or null past `max`: reading stops there (the 413 that follows closes the
+ * connection), so an endless body costs nothing more than `max`.
+ */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
+  if (Number(req.headers['content-length']) > max) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) return void chunks.push(chunk);
+      req.off('data', onData);
+      req.pause();
+      resolve(null);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
 }

@@ -85,6 +85,16 @@ describe('webhook signatures', () => {
   it('refuses an oversized body', async () => {
     const raw = JSON.stringify(delivery({ padding: 'x'.repeat(1024 * 1024) }));
     expect(await send(raw, signed(raw))).toBe(413);
+    // Without a Content-Length (chunked), reading stops at the cap too.
+    const chunked = await fetch(`${gw.url}/webhooks/didit`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...signed(raw) },
+      body: new Blob([raw]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    await settle();
+    expect(published).toEqual([]);
   });
 
   it('answers 400 to a verified body without the fields it needs', async () => {
