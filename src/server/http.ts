@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { DiditError } from '../didit/errors.ts';
 import type { Services } from './context.ts';
+import { createGraphqlFastPath } from './graphql-fast-path.ts';
 import type { Gateway } from './yoga.ts';
 
 export interface HttpHandlerOptions {
@@ -18,6 +19,7 @@ export interface HttpHandlerOptions {
 export function createHttpHandler(options: HttpHandlerOptions) {
   const { services, gateway } = options;
   const { limits } = services.config;
+  const fastPath = createGraphqlFastPath(gateway, {});
 
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -30,6 +32,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
           const length = Number(req.headers['content-length']);
           if (req.headers['content-length'] === undefined) return sendJson(res, 411, { error: 'Content-Length required' });
           if (!(length <= limits.maxBodyBytes)) return sendJson(res, 413, { error: `Request body over ${limits.maxBodyBytes} bytes` });
+          if (await fastPath(req, res, url)) return;
         }
         return await gateway.requestListener(req, res);
       }

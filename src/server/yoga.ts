@@ -1,9 +1,8 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
-import { useDisableIntrospection } from '@graphql-yoga/plugin-disable-introspection';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { GraphQLError, getOperationAST } from 'graphql';
+import { GraphQLError, NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import { schema } from '../schema/index.ts';
 import type { Authenticate } from './auth.ts';
@@ -84,7 +83,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     ) as Plugin,
     ...(options.plugins ?? []),
   ];
-  if (config.production) plugins.push(useDisableIntrospection());
+  // A validation rule, so every path to execution (Yoga, the JSON fast path, WebSocket) has it.
+  if (config.production) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
   if (config.trustedDocuments) {
     const documents = options.persistedDocuments ?? {};
     plugins.push(
