@@ -55,6 +55,8 @@ export interface Config {
   };
   /** Origins (`scheme://host[:port]`) that `createSession.callback` may point to. */
   callbackAllowedOrigins: string[];
+  /** Origins whose pages may call the gateway from a browser: a list, or '*' for any. */
+  corsOrigins: string[] | '*';
   pdfLinkSecret?: string;
   pdfLinkTtlSeconds: number;
   redisUrl?: string;
@@ -147,18 +149,24 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const rolesClaim = read('AUTH_ROLES_CLAIM') ?? 'roles';
 
-  const callbackAllowedOrigins = (read('CALLBACK_ALLOWED_ORIGINS') ?? '')
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter(Boolean)
-    .map((entry) => {
-      const url = parseUrl(entry);
-      // An origin and nothing more: a path, query or credentials would make "exact match" ambiguous.
-      if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== entry.replace(/\/$/, '')) {
-        throw new ConfigError('CALLBACK_ALLOWED_ORIGINS', 'must be a comma-separated list of origins such as https://app.example.com');
-      }
-      return url.origin;
-    });
+  /** A comma-separated list of exact origins (scheme, host, port and nothing more). */
+  const origins = (name: string) =>
+    (read(name) ?? '')
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean)
+      .map((entry) => {
+        const url = parseUrl(entry);
+        // An origin and nothing more: a path, query or credentials would make "exact match" ambiguous.
+        if (!url || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin !== entry.replace(/\/$/, '')) {
+          throw new ConfigError(name, 'must be a comma-separated list of origins such as https://app.example.com');
+        }
+        return url.origin;
+      });
+  const callbackAllowedOrigins = origins('CALLBACK_ALLOWED_ORIGINS');
+  // Browsers on other origins: any while developing, none in production unless listed.
+  const corsSetting = read('CORS_ORIGINS')?.trim();
+  const corsOrigins = corsSetting === '*' || (corsSetting === undefined && !production) ? '*' : origins('CORS_ORIGINS');
 
   const webhookSecrets = (read('DIDIT_WEBHOOK_SECRET') ?? '')
     .split(',')
@@ -205,6 +213,7 @@ export function loadConfig(env: Env = process.env): Config {
       rolesClaim,
     },
     callbackAllowedOrigins,
+    corsOrigins,
     pdfLinkSecret: secret('PDF_LINK_SECRET', 32),
     pdfLinkTtlSeconds: int('PDF_LINK_TTL_SECONDS', 300, 10, 3600),
     redisUrl,

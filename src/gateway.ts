@@ -18,7 +18,7 @@ import { createPdfLinks } from './server/pdf-links.ts';
 import { createStatusEvents } from './server/status-events.ts';
 import { createWebhookRoute } from './server/webhooks.ts';
 import { attachWebSocket } from './server/websocket.ts';
-import { createGateway } from './server/yoga.ts';
+import { createGateway, type Gateway } from './server/yoga.ts';
 
 export interface StartOptions {
   /** Where logs go (default stdout); tests capture them here. */
@@ -35,6 +35,8 @@ export interface RunningGateway {
   /** Where the gateway listens, e.g. http://127.0.0.1:4000. */
   url: string;
   server: Server;
+  /** The GraphQL endpoint itself (Yoga), e.g. to mount it in a server of your own. */
+  yoga: Gateway;
   services: Services;
   log: Logger;
   /** The embedded Didit simulator, in sandbox mode. */
@@ -140,6 +142,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   return {
     url,
     server,
+    yoga: gateway,
     services,
     log,
     sandbox,

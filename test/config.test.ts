@@ -39,6 +39,14 @@ describe('loadConfig', () => {
     expect(config.webhookSecrets).toEqual(['new', 'old']);
   });
 
+  it('lets browsers on any origin call while developing, none in production unless listed', () => {
+    expect(loadConfig({}).corsOrigins).toBe('*');
+    const production = { ...DIDIT, NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) };
+    expect(loadConfig(production).corsOrigins).toEqual([]);
+    expect(loadConfig({ ...production, CORS_ORIGINS: 'https://app.example.com' }).corsOrigins).toEqual(['https://app.example.com']);
+    expect(loadConfig({ ...production, CORS_ORIGINS: '*' }).corsOrigins).toBe('*');
+  });
+
   it.each([
     [{ DIDIT_CLIENT_ID: 'id' }, 'DIDIT_CLIENT_SECRET'],
     [{ DIDIT_CLIENT_SECRET: 'super-secret-value' }, 'DIDIT_CLIENT_ID'],
@@ -50,6 +58,7 @@ describe('loadConfig', () => {
     [{ AUTH_JWT_SECRET: 'super-secret-value' }, 'AUTH_JWT_SECRET'],
     [{ AUTH_JWKS_URL: 'http://idp.example.com/jwks' }, 'AUTH_JWKS_URL'],
     [{ CALLBACK_ALLOWED_ORIGINS: 'https://ok.com/path' }, 'CALLBACK_ALLOWED_ORIGINS'],
+    [{ CORS_ORIGINS: 'app.example.com' }, 'CORS_ORIGINS'],
     [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL'],
     [{ PDF_LINK_SECRET: 'short' }, 'PDF_LINK_SECRET'],
     [{ TRUSTED_DOCUMENTS: 'maybe' }, 'TRUSTED_DOCUMENTS'],

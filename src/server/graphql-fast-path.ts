@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getCORSHeadersByRequestAndOptions, sendNodeResponse, type CORSOptions } from '@whatwg-node/server';
-import { isAsyncIterable, processRegularResult, type GraphQLParams } from 'graphql-yoga';
+import type { ExecutionResult } from 'graphql';
+import { processRegularResult, type GraphQLParams, type Plugin } from 'graphql-yoga';
 import type { Gateway } from './yoga.ts';
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
@@ -25,10 +26,28 @@ export function jsonMediaType(accept: string | undefined): MediaType | null {
   return chosen;
 }
 
+/** Set on the context of operations the fast path runs. */
+const FAST_PATH = Symbol('json fast path');
+/** What a subscription started by the fast path returns instead of starting. */
+const HAND_OVER: ExecutionResult = Object.freeze({});
+
+/**
+ * Subscriptions are Yoga's to stream (SSE) or refuse (406): one reaching the fast path stops
+ * before any other plugin's hook or resolver runs, and the request goes to Yoga. Must be the
+ * first of the gateway's plugins.
+ */
+export function useSubscriptionsThroughYoga(): Plugin {
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      if ((args.contextValue as unknown as Record<symbol, unknown>)[FAST_PATH]) setResultAndStopExecution(HAND_OVER);
+    },
+  };
+}
+
 /** What `processRegularResult` builds, captured instead of a fetch `Response`. */
 class Captured {
   constructor(
-    readonly body: string | null,
+    readonly body: string,
     readonly init: { status: number; headers: Record<string, string> },
   ) {}
 }
@@ -100,32 +119,26 @@ export function createGraphqlFastPath(gateway: Gateway, cors: CORSOptions) {
 
     const body = await readBody(req);
     const params = plainParams(body.toString('utf8'));
-    if (!params) {
-      await viaYoga(req, res, url, body);
-      return true;
-    }
     const request = requestView(req, url);
-    let result;
-    try {
-      result = await gateway.getResultForParams({ params, request }, { req, res, request } as never);
-    } catch {
-      // A params hook refused (e.g. an unknown trusted document): Yoga answers it, nothing ran.
+    let result: ExecutionResult = HAND_OVER;
+    if (params) {
+      // A params hook that refuses (e.g. an unknown trusted document) throws before anything ran.
+      const context = { req, res, request, [FAST_PATH]: true };
+      try {
+        // Subscriptions come back as HAND_OVER (see above), so the result is a single one.
+        result = ((await gateway.getResultForParams({ params, request }, context as never)) ?? HAND_OVER) as ExecutionResult;
+      } catch {
+        result = HAND_OVER;
+      }
+    }
+    if (result === HAND_OVER) {
       await viaYoga(req, res, url, body);
       return true;
     }
-    let captured: Captured;
-    if (isAsyncIterable(result)) {
-      // A subscription asked for as plain JSON: Yoga answers 406 pointing at SSE.
-      await (result as AsyncGenerator).return?.(undefined);
-      captured = new Captured(null, { status: 406, headers: { accept: 'text/event-stream' } });
-    } else {
-      captured = processRegularResult(result!, captureFetchAPI, mediaType) as unknown as Captured;
-    }
+    const captured = processRegularResult(result, captureFetchAPI, mediaType) as unknown as Captured;
     const corsHeaders = getCORSHeadersByRequestAndOptions(request, cors);
-    const headers: Record<string, string | number> = { ...captured.init.headers, ...corsHeaders };
-    if (captured.body !== null) headers['content-length'] = Buffer.byteLength(captured.body);
-    res.writeHead(captured.init.status, headers);
-    res.end(captured.body ?? undefined);
+    res.writeHead(captured.init.status, { ...captured.init.headers, ...corsHeaders, 'content-length': Buffer.byteLength(captured.body) });
+    res.end(captured.body);
     return true;
   };
 }

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { DiditError } from '../didit/errors.ts';
 import type { Services } from './context.ts';
 import { createGraphqlFastPath } from './graphql-fast-path.ts';
-import type { Gateway } from './yoga.ts';
+import { corsOptions, type Gateway } from './yoga.ts';
 
 export interface HttpHandlerOptions {
   services: Services;
@@ -19,7 +19,7 @@ export interface HttpHandlerOptions {
 export function createHttpHandler(options: HttpHandlerOptions) {
   const { services, gateway } = options;
   const { limits } = services.config;
-  const fastPath = createGraphqlFastPath(gateway, {});
+  const fastPath = createGraphqlFastPath(gateway, corsOptions(services.config));
 
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {

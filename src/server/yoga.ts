@@ -4,10 +4,13 @@ import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import { GraphQLError, NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
 import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import type { CORSOptions } from '@whatwg-node/server';
+import type { Config } from '../config.ts';
 import { schema } from '../schema/index.ts';
 import type { Authenticate } from './auth.ts';
 import { createContext, type GatewayContext, type Services } from './context.ts';
 import { toClientError } from './errors.ts';
+import { useSubscriptionsThroughYoga } from './graphql-fast-path.ts';
 import { useOperationObserver } from './operation-log.ts';
 import { useCallerRateLimit } from './rate-limit.ts';
 
@@ -49,6 +52,15 @@ function useVariableErrorCodes(): Plugin {
   };
 }
 
+/**
+ * Which browser pages may call the gateway. Callers authenticate with a bearer token, never a
+ * cookie, so no credentials are allowed; a preflight is answered for the listed origins only.
+ */
+export function corsOptions(config: Config): CORSOptions | false {
+  if (config.corsOrigins === '*') return { origin: ['*'], credentials: false };
+  return config.corsOrigins.length ? { origin: config.corsOrigins, credentials: false } : false;
+}
+
 /** Builds the GraphQL endpoint; it never listens (see `http.ts` and `index.ts`). */
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { services, authenticate } = options;
@@ -56,6 +68,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const { limits } = config;
 
   const plugins: Plugin[] = [
+    useSubscriptionsThroughYoga(),
     // Abusive documents are refused during validation, before anything executes or calls Didit.
     EnvelopArmorPlugin({
       maxAliases: { n: limits.maxAliases },
@@ -109,6 +122,7 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     batching: false,
+    cors: corsOptions(config),
     // http.ts already refuses a body without Content-Length or over the cap; Yoga's own limit
     // would wrap every body in a stream with an AbortController (6 % of CPU when measured).
     maxRequestBodySize: false,
