@@ -43,6 +43,8 @@ export interface Config {
     maxConcurrentCalls: number;
   };
   decisionCache: { ttlActiveMs: number; ttlFinalMs: number; max: number };
+  /** Query answers kept per caller for repeated reads (0: off); they live no longer than their decisions. */
+  responseCacheMax: number;
   sandboxServer: { port: number; clientId: string; clientSecret: string };
   /** Secrets that may sign Didit webhooks; several during a rotation. Empty: webhooks are refused. */
   webhookSecrets: string[];
@@ -203,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
       ttlFinalMs: int('DECISION_CACHE_TTL_FINAL_MS', 60_000, 0, 86_400_000),
       max: int('DECISION_CACHE_MAX', 5000, 1, 1_000_000),
     },
+    responseCacheMax: int('RESPONSE_CACHE_MAX', 10_000, 0, 1_000_000),
     sandboxServer,
     webhookSecrets,
     auth: {

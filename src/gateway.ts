@@ -15,6 +15,8 @@ import { createLogger } from './server/logger.ts';
 import { createMetrics } from './server/metrics.ts';
 import { createOperationsRoutes } from './server/operations-routes.ts';
 import { createPdfLinks } from './server/pdf-links.ts';
+import { createRateLimit } from './server/rate-limit.ts';
+import { createResponseCache } from './server/response-cache.ts';
 import { createStatusEvents } from './server/status-events.ts';
 import { createWebhookRoute } from './server/webhooks.ts';
 import { attachWebSocket } from './server/websocket.ts';
@@ -98,13 +100,16 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     onBreakerChange: (state) => (state === 'open' ? log.error : log.warn).call(log, { state }, `circuit breaker around Didit is ${state}`),
     ...options.didit,
   });
-  const decisions = createDecisionCache(client, { ...config.decisionCache, onLookup: metrics.cacheLookup });
+  const responses = createResponseCache(config.responseCacheMax);
+  const decisions = createDecisionCache(client, { ...config.decisionCache, onLookup: metrics.cacheLookup, onDelete: responses.dropSession });
   // Every instance drops its cached copy of a session whatever instance got the webhook.
   events.onEvent((event) => decisions.delete(event.sessionId));
   const services: Services = {
     config,
     didit: client,
     decisions,
+    responses,
+    rateLimit: createRateLimit(config.rateLimitPerMinute),
     events,
     metrics,
     pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
@@ -116,9 +121,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   // Ready-made tokens only with a secret this process made up: a configured secret may be a real
   // one, and a reviewer token for it must never sit in a GraphiQL page.
   const demoTokens = ownSecret && jwtSecret ? await mintDemoTokens(jwtSecret, config) : undefined;
+  const authenticate = createAuthenticator({ ...config.auth, jwtSecret });
   const gateway = await createGateway({
     services,
-    authenticate: createAuthenticator({ ...config.auth, jwtSecret }),
+    authenticate,
     persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
     graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
   });
@@ -126,7 +132,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   let draining = false;
   const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook });
   const operations = createOperationsRoutes({ services, isDraining: () => draining });
-  const server = createServer(createHttpHandler({ services, gateway, routes: [operations, webhooks] }));
+  const server = createServer(createHttpHandler({ services, gateway, authenticate, routes: [operations, webhooks] }));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

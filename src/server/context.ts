@@ -7,6 +7,8 @@ import type { Caller } from './access.ts';
 import type { DecisionCache } from './decision-cache.ts';
 import type { Metrics } from './metrics.ts';
 import type { PdfLinks } from './pdf-links.ts';
+import type { RateLimit } from './rate-limit.ts';
+import type { ResponseCache } from './response-cache.ts';
 import type { StatusEvents } from './status-events.ts';
 
 /** What lives as long as the process and is shared by every request. */
@@ -14,6 +16,8 @@ export interface Services {
   config: Config;
   didit: DiditClient;
   decisions: DecisionCache;
+  responses: ResponseCache;
+  rateLimit: RateLimit;
   pdfLinks: PdfLinks;
   events: StatusEvents;
   metrics: Metrics;
@@ -24,15 +28,25 @@ export interface GatewayContext {
   caller: Caller | null;
   /** Didit decisions for this request: one upstream read per distinct session id, at most. */
   decisions: DataLoader<string, Decision>;
+  /** The sessions this request read (what an answer to it depends on). */
+  readSessions: Set<string>;
   services: Services;
 }
 
 export function createContext(services: Services, caller: Caller | null): GatewayContext {
+  const readSessions = new Set<string>();
   return {
     caller,
     services,
+    readSessions,
     decisions: new DataLoader(
-      async (ids) => Promise.all(ids.map((id) => services.decisions.get(id).catch((error: Error) => error))),
+      async (ids) =>
+        Promise.all(
+          ids.map((id) => {
+            readSessions.add(id);
+            return services.decisions.get(id).catch((error: Error) => error);
+          }),
+        ),
       { cacheKeyFn: (id) => id.toLowerCase() },
     ),
   };

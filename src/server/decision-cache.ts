@@ -12,6 +12,8 @@ export interface DecisionCacheOptions {
   ttlFinalMs: number;
   /** Told whether each read was a hit, a miss, or a stale copy served while Didit failed. */
   onLookup?: (outcome: 'hit' | 'miss' | 'stale') => void;
+  /** Told when a session is dropped (it changed), so that whatever was made from it goes too. */
+  onDelete?: (sessionId: string) => void;
 }
 
 /**
@@ -27,6 +29,8 @@ export interface DecisionCache {
   get(sessionId: string): Promise<Decision>;
   /** Forgets a session after it changed; a read already under way is not cached. */
   delete(sessionId: string): void;
+  /** How long the cached copy of a session stays fresh, in ms (0 or less: not cached). */
+  remainingTtl(sessionId: string): number;
 }
 
 interface Entry {
@@ -40,7 +44,7 @@ interface Entry {
  * request after the cache (see `access.ts`).
  */
 export function createDecisionCache(didit: DiditClient, options: DecisionCacheOptions): DecisionCache {
-  const { ttlActiveMs: ttlActive, ttlFinalMs: ttlFinal, onLookup } = options;
+  const { ttlActiveMs: ttlActive, ttlFinalMs: ttlFinal, onLookup, onDelete } = options;
   // Expired entries stay (until evicted) so that they can answer while Didit fails.
   const cache = new LRUCache<string, Entry>({ max: options.max, noDeleteOnStaleGet: true });
   const inFlight = new Map<string, Promise<Decision>>();
@@ -89,6 +93,8 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
       const key = sessionId.toLowerCase();
       cache.delete(key);
       inFlight.delete(key);
+      onDelete?.(key);
     },
+    remainingTtl: (sessionId) => cache.getRemainingTTL(sessionId.toLowerCase()),
   };
 }

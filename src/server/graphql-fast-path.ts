@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getCORSHeadersByRequestAndOptions, sendNodeResponse, type CORSOptions } from '@whatwg-node/server';
-import type { ExecutionResult } from 'graphql';
+import { getOperationAST, type ExecutionResult, type OperationTypeNode } from 'graphql';
 import { processRegularResult, type GraphQLParams, type Plugin } from 'graphql-yoga';
+import type { Authenticate } from './auth.ts';
+import type { GatewayContext, Services } from './context.ts';
+import type { CachedResponse } from './response-cache.ts';
 import type { Gateway } from './yoga.ts';
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
@@ -26,20 +29,32 @@ export function jsonMediaType(accept: string | undefined): MediaType | null {
   return chosen;
 }
 
-/** Set on the context of operations the fast path runs. */
+/** Set on the context of operations the fast path runs: what ran, once it runs. */
 const FAST_PATH = Symbol('json fast path');
+interface Ran {
+  type?: OperationTypeNode;
+  name?: string;
+}
 /** What a subscription started by the fast path returns instead of starting. */
 const HAND_OVER: ExecutionResult = Object.freeze({});
 
 /**
- * Subscriptions are Yoga's to stream (SSE) or refuse (406): one reaching the fast path stops
- * before any other plugin's hook or resolver runs, and the request goes to Yoga. Must be the
- * first of the gateway's plugins.
+ * Must be the first of the gateway's plugins. Subscriptions are Yoga's to stream (SSE) or refuse
+ * (406): one reaching the fast path stops before any other plugin's hook or resolver runs, and
+ * the request goes to Yoga. Other operations say what they are (the answer cache keeps queries).
  */
-export function useSubscriptionsThroughYoga(): Plugin {
+export function useFastPathHooks(): Plugin {
+  const ranOf = (context: unknown) => (context as Record<symbol, Ran | undefined>)[FAST_PATH];
   return {
     onSubscribe({ args, setResultAndStopExecution }) {
-      if ((args.contextValue as unknown as Record<symbol, unknown>)[FAST_PATH]) setResultAndStopExecution(HAND_OVER);
+      if (ranOf(args.contextValue)) setResultAndStopExecution(HAND_OVER);
+    },
+    onExecute({ args }) {
+      const ran = ranOf(args.contextValue);
+      if (!ran) return;
+      const operation = getOperationAST(args.document, args.operationName);
+      ran.type = operation?.operation;
+      ran.name = operation?.name?.value;
     },
   };
 }
@@ -102,13 +117,35 @@ function requestView(req: IncomingMessage, url: URL) {
  * HTTP. Anything else (GET, SSE, other content types, odd bodies, a failing params hook) goes to
  * Yoga unchanged, so both paths answer alike.
  */
-export function createGraphqlFastPath(gateway: Gateway, cors: CORSOptions) {
+export function createGraphqlFastPath(gateway: Gateway, services: Services, authenticate: Authenticate, cors: CORSOptions | false) {
+  const { responses, decisions, rateLimit, metrics } = services;
+
   const viaYoga = async (req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) => {
     const headers = new Headers();
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
     const request = new gateway.fetchAPI.Request(url.href, { method: 'POST', headers, body: new Uint8Array(body) });
     const response = await gateway.handle(request, { req, res });
     await sendNodeResponse(response, res, req, true);
+  };
+
+  const send = (res: ServerResponse, request: Request, answer: Pick<CachedResponse, 'status' | 'headers' | 'body'>) => {
+    const corsHeaders = getCORSHeadersByRequestAndOptions(request, cors);
+    res.writeHead(answer.status, { ...answer.headers, ...corsHeaders, 'content-length': Buffer.byteLength(answer.body) });
+    res.end(answer.body);
+  };
+
+  /** The caller's kept answer to this very request, if any and if they are not over their limit. */
+  const cached = async (req: IncomingMessage, key: string) => {
+    const started = performance.now();
+    const caller = await authenticate(req.headers.authorization).catch(() => null);
+    if (!caller) return { key: null };
+    const callerKey = `${caller.reviewer ? 'reviewer' : 'applicant'}\n${caller.sub}\n${key}`;
+    const hit = responses.get(callerKey);
+    metrics.responseCacheLookup(hit ? 'hit' : 'miss');
+    // Over the limit: executing answers RATE_LIMITED (counting once more changes nothing).
+    if (!hit || rateLimit.take(caller, req.socket.remoteAddress)) return { key: callerKey };
+    metrics.operation(hit.operation, 'query', (performance.now() - started) / 1000, []);
+    return { key: callerKey, hit };
   };
 
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
@@ -118,16 +155,24 @@ export function createGraphqlFastPath(gateway: Gateway, cors: CORSOptions) {
     if (!mediaType) return false;
 
     const body = await readBody(req);
-    const params = plainParams(body.toString('utf8'));
+    const text = body.toString('utf8');
     const request = requestView(req, url);
+    const generation = responses.generation();
+    const { key, hit } = responses.enabled ? await cached(req, `${mediaType}\n${text}`) : { key: null };
+    if (hit) {
+      send(res, request, hit);
+      return true;
+    }
+
+    const params = plainParams(text);
+    const context = { req, res, request, [FAST_PATH]: {} as Ran };
     let result: ExecutionResult = HAND_OVER;
     if (params) {
-      // A params hook that refuses (e.g. an unknown trusted document) throws before anything ran.
-      const context = { req, res, request, [FAST_PATH]: true };
       try {
         // Subscriptions come back as HAND_OVER (see above), so the result is a single one.
         result = ((await gateway.getResultForParams({ params, request }, context as never)) ?? HAND_OVER) as ExecutionResult;
       } catch {
+        // A params hook refused (e.g. an unknown trusted document) before anything ran.
         result = HAND_OVER;
       }
     }
@@ -135,10 +180,17 @@ export function createGraphqlFastPath(gateway: Gateway, cors: CORSOptions) {
       await viaYoga(req, res, url, body);
       return true;
     }
-    const captured = processRegularResult(result, captureFetchAPI, mediaType) as unknown as Captured;
-    const corsHeaders = getCORSHeadersByRequestAndOptions(request, cors);
-    res.writeHead(captured.init.status, { ...captured.init.headers, ...corsHeaders, 'content-length': Buffer.byteLength(captured.body) });
-    res.end(captured.body);
+    const answer = processRegularResult(result, captureFetchAPI, mediaType) as unknown as Captured;
+    const response = { status: answer.init.status, headers: answer.init.headers, body: answer.body };
+    send(res, request, response);
+
+    // An error-free query is kept for as long as the decisions it read stay fresh.
+    const { readSessions } = context as unknown as Partial<GatewayContext>;
+    const ran = context[FAST_PATH];
+    if (key && ran.type === 'query' && !result.errors && readSessions?.size) {
+      const ttl = Math.min(...[...readSessions].map((id) => decisions.remainingTtl(id)));
+      if (ttl > 0) responses.set(key, { ...response, operation: ran.name }, readSessions, ttl, generation);
+    }
     return true;
   };
 }

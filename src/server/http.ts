@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { DiditError } from '../didit/errors.ts';
+import type { Authenticate } from './auth.ts';
 import type { Services } from './context.ts';
 import { createGraphqlFastPath } from './graphql-fast-path.ts';
 import { corsOptions, type Gateway } from './yoga.ts';
@@ -8,6 +9,7 @@ import { corsOptions, type Gateway } from './yoga.ts';
 export interface HttpHandlerOptions {
   services: Services;
   gateway: Gateway;
+  authenticate: Authenticate;
   /** Extra routes, tried before GraphQL: return true when handled. */
   routes?: Array<(req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>>;
 }
@@ -17,9 +19,9 @@ export interface HttpHandlerOptions {
  * (PDF downloads, webhooks) are plain node handlers beside it.
  */
 export function createHttpHandler(options: HttpHandlerOptions) {
-  const { services, gateway } = options;
+  const { services, gateway, authenticate } = options;
   const { limits } = services.config;
-  const fastPath = createGraphqlFastPath(gateway, corsOptions(services.config));
+  const fastPath = createGraphqlFastPath(gateway, services, authenticate, corsOptions(services.config));
 
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {

@@ -27,7 +27,8 @@ describe('readiness and metrics', () => {
     const { createSession } = await gw.client(token).request(CreateSessionDocument, { input: { callback: 'http://localhost:3000/x' } });
     const id = createSession.session.id;
     await gw.run(token, FullDecisionDocument, { id });
-    await gw.run(token, FullDecisionDocument, { id });
+    await gw.run(token, FullDecisionDocument, { id }); // the same answer again, from the answer cache
+    await gw.post(token, `{ session(id: "${id}") { status } }`); // another one, from the decision cache
     await gw.run(token, FullDecisionDocument, { id: '00000000-0000-4000-8000-000000000000' });
     const response = await fetch(`${gw.url}/metrics`);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain/);
@@ -40,6 +41,7 @@ describe('readiness and metrics', () => {
       'gateway_didit_token_refreshes_total 1',
       'gateway_decision_cache_lookups_total{outcome="hit"}',
       'gateway_decision_cache_lookups_total{outcome="miss"}',
+      'gateway_response_cache_lookups_total{outcome="hit"} 1',
       'gateway_didit_circuit_open 0',
       'gateway_open_subscriptions 0',
       'gateway_redis_connected 1',
