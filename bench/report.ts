@@ -1,10 +1,13 @@
 /** The benchmark's results: their shape (also that of bench/results/latest.json) and their printing. */
 import type { ProfileSummary } from './cpu-profile.ts';
 
+/** on: decisions and answers kept; decisions: decisions only (every request executes); off: neither. */
+export type CacheMode = 'on' | 'decisions' | 'off';
+
 export interface CaseRow {
   case: string;
-  /** Decision cache of the gateway: on, off, or '-' when the gateway is not involved. */
-  cache: 'on' | 'off' | '-';
+  /** Caches of the gateway (see CacheMode), or '-' when the gateway is not involved. */
+  cache: CacheMode | '-';
   connections: number;
   rps: number;
   /** 2xx answers in the timed run, and its length in seconds. */
@@ -44,7 +47,7 @@ export interface PdfRow {
 }
 
 export interface GatewayRun {
-  cache: 'on' | 'off';
+  cache: CacheMode;
   tokenRequests: number;
   peakRssMb: number;
 }

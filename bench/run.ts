@@ -2,9 +2,9 @@
  * `npm run bench`: the gateway against a fast Didit stub, under autocannon, each in its own
  * process on 127.0.0.1. Prints one table and writes it to bench/results/latest.json.
  *
- *   npm run bench                      every case at concurrency 1, 16, 64 (about 3 minutes)
+ *   npm run bench                      every case at concurrency 1, 16, 64 (about 4 minutes)
  *   npm run bench -- --profile         the frontend query at 64 under `node --cpu-prof`, top functions
- *                                      (add --cache=on to profile with the decision cache)
+ *                                      (--cache=on: decisions and answers kept; --cache=decisions: decisions only)
  *   npm run bench -- --duration=10     seconds per timed run (default 5)
  *
  * Targets not met are reported, not failures: the exit code is 0 unless the benchmark itself broke.
@@ -40,7 +40,7 @@ import {
   type GatewayProcess,
   type StubStats,
 } from './processes.ts';
-import { formatCases, formatPdf, formatProfile, formatTargets, type CaseRow, type GatewayRun, type PdfRow, type Report, type Target } from './report.ts';
+import { formatCases, formatPdf, formatProfile, formatTargets, type CaseRow, type GatewayRun, type PdfRow, type Report, type Target, type CacheMode } from './report.ts';
 
 const args = process.argv.slice(2);
 const PROFILE = args.includes('--profile');
@@ -87,7 +87,7 @@ const callers = await signCallers(JWT_SECRET);
 let gateway: GatewayProcess | undefined;
 
 /** The environment of the gateway under test. */
-async function gatewayEnv(cache: 'on' | 'off'): Promise<Record<string, string>> {
+async function gatewayEnv(cache: CacheMode): Promise<Record<string, string>> {
   const port = await freePort();
   return {
     PORT: String(port),
@@ -106,6 +106,7 @@ async function gatewayEnv(cache: 'on' | 'off'): Promise<Record<string, string>> 
     DIDIT_DECISIONS_PER_MINUTE: '10000000',
     DIDIT_PDFS_PER_MINUTE: '10000000',
     DIDIT_MAX_CONCURRENT_CALLS: '1024',
+    ...(cache === 'on' ? {} : { RESPONSE_CACHE_MAX: '0' }),
     ...(cache === 'off' ? { DECISION_CACHE_TTL_ACTIVE_MS: '0', DECISION_CACHE_TTL_FINAL_MS: '0' } : {}),
   };
 }
@@ -204,7 +205,7 @@ function compare(rows: CaseRow[]): void {
 }
 
 /** Starts a gateway and checks sample answers of every operation before anything is timed. */
-async function startCheckedGateway(cache: 'on' | 'off', nodeFlags: string[] = []): Promise<{ tokensBefore: number }> {
+async function startCheckedGateway(cache: CacheMode, nodeFlags: string[] = []): Promise<{ tokensBefore: number }> {
   const { totals } = await stub.stats();
   gateway = await startGateway(await gatewayEnv(cache), nodeFlags);
   sampler.watch(gateway.pid);
@@ -217,7 +218,7 @@ async function startCheckedGateway(cache: 'on' | 'off', nodeFlags: string[] = []
   return { tokensBefore: totals.token };
 }
 
-async function stopGateway(cache: 'on' | 'off', tokensBefore: number): Promise<GatewayRun> {
+async function stopGateway(cache: CacheMode, tokensBefore: number): Promise<GatewayRun> {
   await gateway!.stop();
   gateway = undefined;
   const { totals } = await stub.stats();
@@ -277,7 +278,7 @@ async function measurePdf(): Promise<PdfRow[]> {
 function evaluateTargets(cases: CaseRow[], pdf: PdfRow[], gateways: GatewayRun[], stubTotals: StubStats['totals']): Target[] {
   const targets: Target[] = [];
   const find = (name: string, cache: string, connections: number) => cases.find((r) => r.case === name && r.cache === cache && r.connections === connections);
-  for (const cache of ['on', 'off']) {
+  for (const cache of ['on', 'decisions', 'off']) {
     const c64 = find('frontend query', cache, 64);
     const c1 = find('frontend query', cache, 1);
     if (c64?.vsDirect !== undefined) {
@@ -341,7 +342,7 @@ async function fullRun(): Promise<void> {
   for (const c of CONCURRENCIES) cases.push((await measure('direct decision', '-', 'decision', directDecision, c)).row);
   for (const c of CONCURRENCIES) cases.push((await measure('direct create', '-', 'create', directCreate, c)).row);
 
-  for (const cache of ['on', 'off'] as const) {
+  for (const cache of ['on', 'decisions', 'off'] as const) {
     const { tokensBefore } = await startCheckedGateway(cache);
     // PDFs and session creation do not use the decision cache: measured once. PDFs first, on a
     // fresh gateway, so that its RSS growth is the download's, not the aftermath of GraphQL load.
@@ -378,7 +379,7 @@ async function fullRun(): Promise<void> {
  */
 async function profileRun(): Promise<void> {
   // Cache off by default: every request goes the whole way, upstream included.
-  const cache = args.includes('--cache=on') ? 'on' : 'off';
+  const cache = (['on', 'decisions'] as const).find((mode) => args.includes(`--cache=${mode}`)) ?? 'off';
   const connections = 64;
   const direct = await measure('direct decision', '-', 'decision', directDecision, connections);
   const { tokensBefore } = await startCheckedGateway(cache, ['--cpu-prof', `--cpu-prof-dir=${RESULTS}`]);
