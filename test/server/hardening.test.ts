@@ -2,6 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { checkCallback } from '../../src/server/callback-policy.ts';
 import persisted from '../../src/generated/persisted-documents.json' with { type: 'json' };
 import { codes, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { subscribeWs } from '../helpers/subscriptions.ts';
 
 const ID = '00000000-0000-4000-8000-000000000000';
 
@@ -93,6 +94,14 @@ describe('production mode', () => {
     expect(JSON.stringify(typo.errors)).not.toMatch(/Did you mean/);
     const page = await fetch(`${gw.url}/graphql`, { headers: { accept: 'text/html' } });
     expect(await page.text()).not.toMatch(/graphiql/i);
+  });
+
+  it('refuses introspection over WebSocket too', async () => {
+    const ws = subscribeWs(gw.url, await gw.token('office', ['reviewer']), '{ __schema { types { name } } }', {});
+    const [result] = await ws.next(1);
+    await ws.close();
+    expect(result!.data ?? null).toBeNull();
+    expect(result!.errors![0]!.message).toMatch(/introspection has been disabled/);
   });
 
   it('refuses http and loopback callbacks outside sandbox mode', () => {
