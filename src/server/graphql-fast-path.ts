@@ -2,9 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getCORSHeadersByRequestAndOptions, sendNodeResponse, type CORSOptions } from '@whatwg-node/server';
 import { getOperationAST, type ExecutionResult, type OperationTypeNode } from 'graphql';
 import { processRegularResult, type GraphQLParams, type Plugin } from 'graphql-yoga';
+import type { Caller } from './access.ts';
 import type { Authenticate } from './auth.ts';
 import type { GatewayContext, Services } from './context.ts';
 import type { CachedResponse } from './response-cache.ts';
+import { readBody } from './read-body.ts';
 import type { Gateway } from './yoga.ts';
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
@@ -89,15 +91,6 @@ function plainParams(body: string): GraphQLParams | null {
   return value as GraphQLParams;
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
-}
-
 /** A header view of the node request, enough for the hooks that run after request parsing. */
 function requestView(req: IncomingMessage, url: URL) {
   const headers = {
@@ -134,38 +127,44 @@ export function createGraphqlFastPath(gateway: Gateway, services: Services, auth
     res.end(answer.body);
   };
 
-  /** The caller's kept answer to this very request, if any and if they are not over their limit. */
-  const cached = async (req: IncomingMessage, key: string) => {
-    const started = performance.now();
-    const caller = await authenticate(req.headers.authorization).catch(() => null);
-    if (!caller) return { key: null };
-    const callerKey = `${caller.reviewer ? 'reviewer' : 'applicant'}\n${caller.sub}\n${key}`;
-    const hit = responses.get(callerKey);
-    metrics.responseCacheLookup(hit ? 'hit' : 'miss');
-    // Over the limit: executing answers RATE_LIMITED (counting once more changes nothing).
-    if (!hit || rateLimit.take(caller, req.socket.remoteAddress)) return { key: callerKey };
-    metrics.operation(hit.operation, 'query', (performance.now() - started) / 1000, []);
-    return { key: callerKey, hit };
-  };
-
   return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
     const contentType = req.headers['content-type']?.toLowerCase().replace(/\s/g, '');
     if (contentType !== 'application/json' && contentType !== 'application/json;charset=utf-8') return false;
     const mediaType = jsonMediaType(req.headers.accept);
     if (!mediaType) return false;
 
-    const body = await readBody(req);
+    const body = await readBody(req, services.config.limits.maxBodyBytes);
+    if (!body) {
+      // http.ts refused a larger Content-Length already; a body longer than it said ends here.
+      res.writeHead(413, { connection: 'close' }).end();
+      return true;
+    }
     const text = body.toString('utf8');
     const request = requestView(req, url);
+    const started = performance.now();
     const generation = responses.generation();
-    const { key, hit } = responses.enabled ? await cached(req, `${mediaType}\n${text}`) : { key: null };
-    if (hit) {
+
+    // The caller is verified once, here, and handed to the GraphQL context. A token that fails is
+    // left to the context, which answers UNAUTHENTICATED as on every other path.
+    let caller: Caller | null | undefined;
+    try {
+      caller = await authenticate(req.headers.authorization);
+    } catch {
+      caller = undefined;
+    }
+    const key = caller && responses.enabled ? `${caller.reviewer ? 'reviewer' : 'applicant'}\n${caller.sub}\n${mediaType}\n${text}` : null;
+    const hit = key ? responses.get(key) : undefined;
+    if (key) metrics.responseCacheLookup(hit ? 'hit' : 'miss');
+    // Over the limit, the request executes and is answered RATE_LIMITED (one more count changes nothing).
+    if (hit && !rateLimit.take(caller!, req.socket.remoteAddress)) {
       send(res, request, hit);
+      metrics.operation(hit.operation, 'query', (performance.now() - started) / 1000, []);
       return true;
     }
 
     const params = plainParams(text);
-    const context = { req, res, request, [FAST_PATH]: {} as Ran };
+    // Envelop extends this object into the GraphQL context, so `readSessions` shows up on it.
+    const context = { req, res, request, ...(caller !== undefined && { caller }), [FAST_PATH]: {} as Ran };
     let result: ExecutionResult = HAND_OVER;
     if (params) {
       try {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { isSessionId } from '../didit/session-id.ts';
 import { canonicalJson, signatureMatches, signWebhookBody } from '../didit/webhook-signature.ts';
 import { sendJson } from './http.ts';
+import { readBody } from './read-body.ts';
 import type { StatusEvents } from './status-events.ts';
 
 /** Deliveries whose `X-Timestamp` is further than this from now, either way, are refused. */
@@ -121,26 +122,4 @@ function parseJson(raw: Buffer): unknown {
   } catch {
     return undefined;
   }
-}
-
-/**
- * The body as bytes, or null past `max`: reading stops there (the 413 that follows closes the
- * connection), so an endless body costs nothing more than `max`.
- */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | null> {
-  if (Number(req.headers['content-length']) > max) return Promise.resolve(null);
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= max) return void chunks.push(chunk);
-      req.off('data', onData);
-      req.pause();
-      resolve(null);
-    };
-    req.on('data', onData);
-    req.once('end', () => resolve(Buffer.concat(chunks)));
-    req.once('error', reject);
-  });
 }

@@ -7,6 +7,7 @@ import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } fro
 import type { CORSOptions } from '@whatwg-node/server';
 import type { Config } from '../config.ts';
 import { schema } from '../schema/index.ts';
+import type { Caller } from './access.ts';
 import type { Authenticate } from './auth.ts';
 import { createContext, type GatewayContext, type Services } from './context.ts';
 import { toClientError } from './errors.ts';
@@ -135,7 +136,8 @@ export async function createGateway(options: GatewayOptions): Promise<Gateway> {
         toClientError(error, (original) => log.error({ err: original }, 'unexpected error while executing an operation')),
     },
     // Over HTTP the token is a header; over WebSocket, a connection parameter (see websocket.ts).
-    context: async ({ request, authorization }: { request?: Request; authorization?: string }) =>
-      createContext(services, await authenticate(authorization ?? request?.headers.get('authorization'))),
+    // The JSON fast path hands over the caller it has already verified.
+    context: async ({ request, authorization, caller }: { request?: Request; authorization?: string; caller?: Caller | null }) =>
+      createContext(services, caller !== undefined ? caller : await authenticate(authorization ?? request?.headers.get('authorization'))),
   });
 }

@@ -117,7 +117,7 @@ describe('the JSON fast path answers as Yoga does', () => {
     expect((await preflight('https://evil.example.com')).headers.get('access-control-allow-origin')).toBe('null');
   });
 
-  it('leaves other requests to Yoga entirely', () => {
+  it('sends requests for other response types to Yoga', () => {
     expect(jsonMediaType(undefined)).toBe('application/json');
     expect(jsonMediaType('application/json; charset=utf-8')).toBe('application/json');
     expect(jsonMediaType('application/graphql-response+json')).toBe('application/graphql-response+json');
