@@ -5,6 +5,7 @@
  *   npm run bench                      every case at concurrency 1, 16, 64 (about 4 minutes)
  *   npm run bench -- --profile         the frontend query at 64 under `node --cpu-prof`, top functions
  *                                      (--cache=on: decisions and answers kept; --cache=decisions: decisions only)
+ *   npm run bench -- --pdf             the 50 MB PDF case alone
  *   npm run bench -- --duration=10     seconds per timed run (default 5)
  *
  * Targets not met are reported, not failures: the exit code is 0 unless the benchmark itself broke.
@@ -44,6 +45,7 @@ import { formatCases, formatPdf, formatProfile, formatTargets, type CaseRow, typ
 
 const args = process.argv.slice(2);
 const PROFILE = args.includes('--profile');
+const PDF_ONLY = args.includes('--pdf');
 const SECONDS = Number(args.find((arg) => arg.startsWith('--duration='))?.split('=')[1] ?? 5);
 if (!(SECONDS > 0 && SECONDS <= 60)) throw new Error('--duration must be a number of seconds from 1 to 60');
 const WARMUP_SECONDS = 1;
@@ -373,6 +375,15 @@ async function fullRun(): Promise<void> {
   console.log('\nWritten to bench/results/latest.json');
 }
 
+/** The main thread's profile written by the gateway process `pid` as it exited. */
+function profileOf(pid: number): string {
+  // Node writes one profile per thread, CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0
+  // is the main one (thread 1 is tsx's module loader).
+  const name = readdirSync(RESULTS).find((entry) => entry.includes(`.${pid}.0.`) && entry.endsWith('.cpuprofile'));
+  if (!name) throw new Error(`the gateway (pid ${pid}) wrote no CPU profile in ${RESULTS}`);
+  return join(RESULTS, name);
+}
+
 /**
  * The frontend query at 64 connections with the cache off (every request goes the whole way:
  * auth, GraphQL, the upstream call) under `--cpu-prof`; the profile is read for the timed run only.
@@ -387,11 +398,7 @@ async function profileRun(): Promise<void> {
   const { row, run } = await measure('frontend query', cache, 'decision', frontend, connections);
   const gatewayRun = await stopGateway(cache, tokensBefore); // the profiles are written as the gateway exits
   compare([direct.row, row]);
-  // Node writes one profile per thread, CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile: thread 0
-  // is the main one (thread 1 is tsx's module loader).
-  const name = readdirSync(RESULTS).find((entry) => entry.includes(`.${pid}.0.`) && entry.endsWith('.cpuprofile'));
-  if (!name) throw new Error(`the gateway (pid ${pid}) wrote no CPU profile in ${RESULTS}`);
-  const file = join(RESULTS, name);
+  const file = profileOf(pid);
   const summary = summarizeProfile(file, run);
 
   const m = machine();
@@ -406,8 +413,22 @@ async function profileRun(): Promise<void> {
   console.log('\nWritten to bench/results/profile-latest.json');
 }
 
+/** The PDF case alone, on a fresh gateway: for working on the download path (`--profile`: under `--cpu-prof`). */
+async function pdfRun(): Promise<void> {
+  const { tokensBefore } = await startCheckedGateway('on', PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS}`] : []);
+  const pid = gateway!.pid;
+  const startUs = Number(process.hrtime.bigint() / 1000n);
+  const pdf = await measurePdf();
+  const endUs = Number(process.hrtime.bigint() / 1000n);
+  const gatewayRun = await stopGateway('on', tokensBefore);
+  printHeader(machine());
+  console.log(formatPdf(pdf));
+  console.log(`\n${formatTargets(evaluateTargets([], pdf, [gatewayRun], (await stub.stats()).totals))}`);
+  if (PROFILE) console.log(`\n${formatProfile(summarizeProfile(profileOf(pid), { startUs, endUs }))}`);
+}
+
 try {
-  await (PROFILE ? profileRun() : fullRun());
+  await (PDF_ONLY ? pdfRun() : PROFILE ? profileRun() : fullRun());
 } finally {
   await gateway?.stop();
   sampler.stop();

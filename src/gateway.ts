@@ -132,7 +132,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   let draining = false;
   const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook });
   const operations = createOperationsRoutes({ services, isDraining: () => draining });
-  const server = createServer(createHttpHandler({ services, gateway, authenticate, routes: [operations, webhooks] }));
+  const server = createServer({ highWaterMark: 1024 * 1024 }, createHttpHandler({ services, gateway, authenticate, routes: [operations, webhooks] }));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -7,6 +7,7 @@ import type { Authenticate } from './auth.ts';
 import type { GatewayContext, Services } from './context.ts';
 import type { CachedResponse } from './response-cache.ts';
 import { readBody } from './read-body.ts';
+import { requestUrl } from './request-url.ts';
 import type { Gateway } from './yoga.ts';
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
@@ -92,7 +93,7 @@ function plainParams(body: string): GraphQLParams | null {
 }
 
 /** A header view of the node request, enough for the hooks that run after request parsing. */
-function requestView(req: IncomingMessage, url: URL) {
+function requestView(req: IncomingMessage) {
   const headers = {
     get: (name: string) => {
       const value = req.headers[name.toLowerCase()];
@@ -100,7 +101,13 @@ function requestView(req: IncomingMessage, url: URL) {
     },
     has: (name: string) => req.headers[name.toLowerCase()] !== undefined,
   };
-  return { method: 'POST', url: url.href, headers } as unknown as Request;
+  return {
+    method: 'POST',
+    get url() {
+      return requestUrl(req).href;
+    },
+    headers,
+  } as unknown as Request;
 }
 
 /**
@@ -113,21 +120,22 @@ function requestView(req: IncomingMessage, url: URL) {
 export function createGraphqlFastPath(gateway: Gateway, services: Services, authenticate: Authenticate, cors: CORSOptions | false) {
   const { responses, decisions, rateLimit, metrics } = services;
 
-  const viaYoga = async (req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer) => {
+  const viaYoga = async (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const headers = new Headers();
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-    const request = new gateway.fetchAPI.Request(url.href, { method: 'POST', headers, body: new Uint8Array(body) });
+    const request = new gateway.fetchAPI.Request(requestUrl(req).href, { method: 'POST', headers, body: new Uint8Array(body) });
     const response = await gateway.handle(request, { req, res });
     await sendNodeResponse(response, res, req, true);
   };
 
+  /** Sends an answer whose headers already say its length (an answer kept is sent many times). */
   const send = (res: ServerResponse, request: Request, answer: Pick<CachedResponse, 'status' | 'headers' | 'body'>) => {
     const corsHeaders = getCORSHeadersByRequestAndOptions(request, cors);
-    res.writeHead(answer.status, { ...answer.headers, ...corsHeaders, 'content-length': Buffer.byteLength(answer.body) });
+    res.writeHead(answer.status, corsHeaders ? { ...answer.headers, ...corsHeaders } : answer.headers);
     res.end(answer.body);
   };
 
-  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     const contentType = req.headers['content-type']?.toLowerCase().replace(/\s/g, '');
     if (contentType !== 'application/json' && contentType !== 'application/json;charset=utf-8') return false;
     const mediaType = jsonMediaType(req.headers.accept);
@@ -140,7 +148,7 @@ export function createGraphqlFastPath(gateway: Gateway, services: Services, auth
       return true;
     }
     const text = body.toString('utf8');
-    const request = requestView(req, url);
+    const request = requestView(req);
     const started = performance.now();
     const generation = responses.generation();
 
@@ -176,11 +184,12 @@ export function createGraphqlFastPath(gateway: Gateway, services: Services, auth
       }
     }
     if (result === HAND_OVER) {
-      await viaYoga(req, res, url, body);
+      await viaYoga(req, res, body);
       return true;
     }
     const answer = processRegularResult(result, captureFetchAPI, mediaType) as unknown as Captured;
-    const response = { status: answer.init.status, headers: answer.init.headers, body: answer.body };
+    const headers = { ...answer.init.headers, 'content-length': String(Buffer.byteLength(answer.body)) };
+    const response = { status: answer.init.status, headers, body: answer.body };
     send(res, request, response);
 
     // An error-free query is kept for as long as the decisions it read stay fresh.

@@ -4,6 +4,7 @@ import { DiditError } from '../didit/errors.ts';
 import type { Authenticate } from './auth.ts';
 import type { Services } from './context.ts';
 import { createGraphqlFastPath } from './graphql-fast-path.ts';
+import { pathnameOf, requestUrl } from './request-url.ts';
 import { corsOptions, type Gateway } from './yoga.ts';
 
 export interface HttpHandlerOptions {
@@ -11,7 +12,7 @@ export interface HttpHandlerOptions {
   gateway: Gateway;
   authenticate: Authenticate;
   /** Extra routes, tried before GraphQL: return true when handled. */
-  routes?: Array<(req: IncomingMessage, res: ServerResponse, url: URL) => boolean | Promise<boolean>>;
+  routes?: Array<(req: IncomingMessage, res: ServerResponse, pathname: string) => boolean | Promise<boolean>>;
 }
 
 /**
@@ -25,16 +26,16 @@ export function createHttpHandler(options: HttpHandlerOptions) {
 
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {
-      const url = new URL(req.url ?? '/', 'http://gateway.invalid');
-      if (url.pathname === '/health') return sendJson(res, 200, { status: 'ok' });
-      if (url.pathname.startsWith('/reports/')) return await serveReport(services, req, res, url);
-      for (const route of options.routes ?? []) if (await route(req, res, url)) return;
-      if (url.pathname === '/graphql') {
+      const pathname = pathnameOf(req.url);
+      if (pathname === '/health') return sendJson(res, 200, { status: 'ok' });
+      if (pathname.startsWith('/reports/')) return await serveReport(services, req, res, requestUrl(req));
+      for (const route of options.routes ?? []) if (await route(req, res, pathname)) return;
+      if (pathname === '/graphql') {
         if (req.method === 'POST') {
           const length = Number(req.headers['content-length']);
           if (req.headers['content-length'] === undefined) return sendJson(res, 411, { error: 'Content-Length required' });
           if (!(length <= limits.maxBodyBytes)) return sendJson(res, 413, { error: `Request body over ${limits.maxBodyBytes} bytes` });
-          if (await fastPath(req, res, url)) return;
+          if (await fastPath(req, res)) return;
         }
         return await gateway.requestListener(req, res);
       }

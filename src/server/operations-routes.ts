@@ -33,8 +33,8 @@ export function createOperationsRoutes(options: { services: Services; isDraining
     }
   }
 
-  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
-    if (url.pathname === '/readiness') {
+  return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
+    if (pathname === '/readiness') {
       const checks = {
         draining: options.isDraining(),
         diditToken: await tokenObtainable(),
@@ -45,7 +45,7 @@ export function createOperationsRoutes(options: { services: Services; isDraining
       sendJson(res, ready ? 200 : 503, { ready, checks });
       return true;
     }
-    if (url.pathname === '/metrics' && req.method === 'GET') {
+    if (pathname === '/metrics' && req.method === 'GET') {
       if (!metricsAllowed(req.headers.authorization)) {
         sendJson(res, 401, { error: 'Metrics need Authorization: Bearer <METRICS_TOKEN>' }, { 'www-authenticate': 'Bearer' });
         return true;

@@ -36,8 +36,8 @@ export interface WebhookOptions {
 export function createWebhookRoute(options: WebhookOptions) {
   const { events, log } = options;
 
-  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
-    if (url.pathname !== '/webhooks/didit') return false;
+  return async (req: IncomingMessage, res: ServerResponse, pathname: string): Promise<boolean> => {
+    if (pathname !== '/webhooks/didit') return false;
     if (req.method !== 'POST') {
       sendJson(res, 405, { error: 'Method not allowed' }, { allow: 'POST' });
       return true;
