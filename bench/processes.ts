@@ -49,24 +49,34 @@ export interface StubStats {
   totals: StubCounters;
 }
 
-export async function startStub(accessToken: string): Promise<Stub> {
+/** Forks one of the benchmark's servers and waits for the port it listens on. */
+async function forkServer(file: string, name: string, env: Record<string, string>): Promise<{ pid: number; origin: string }> {
   const child = track(
-    fork(fileURLToPath(new URL('./stub.ts', import.meta.url)), [], {
+    fork(fileURLToPath(new URL(file, import.meta.url)), [], {
       execArgv: TSX,
-      env: { PATH: process.env.PATH, STUB_ACCESS_TOKEN: accessToken },
+      env: { PATH: process.env.PATH, ...env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
   );
-  const { port } = await firstMessage<{ port: number }>(child, 'stub');
-  const origin = `http://127.0.0.1:${port}`;
+  const { port } = await firstMessage<{ port: number }>(child, name);
+  return { pid: child.pid!, origin: `http://127.0.0.1:${port}` };
+}
+
+export async function startStub(accessToken: string): Promise<Stub> {
+  const { pid, origin } = await forkServer('./stub.ts', 'stub', { STUB_ACCESS_TOKEN: accessToken });
   return {
     origin,
-    pid: child.pid!,
+    pid,
     stats: async () => (await fetch(`${origin}/stats`)).json() as Promise<StubStats>,
     async reset() {
       await (await fetch(`${origin}/stats/reset`, { method: 'POST' })).text();
     },
   };
+}
+
+/** The bare TCP relay to the stub (see relay.ts). */
+export function startRelay(stubOrigin: string): Promise<{ pid: number; origin: string }> {
+  return forkServer('./relay.ts', 'relay', { RELAY_TARGET_PORT: new URL(stubOrigin).port });
 }
 
 export interface LoadGenerator {

@@ -34,11 +34,13 @@ export interface CaseRow {
 }
 
 export interface PdfRow {
-  via: 'gateway' | 'direct';
+  /** Straight from the stub, through the bare TCP relay, or through the gateway. */
+  via: 'direct' | 'relay' | 'gateway';
   downloads: number;
   parallel: number;
   mbPerS: number;
   vsDirect?: number;
+  vsRelay?: number;
   /** Downloads that were not exactly the 50 MB PDF. */
   bad: string[];
   upstreamPerDownload?: number;
@@ -55,7 +57,8 @@ export interface GatewayRun {
 export interface Target {
   target: string;
   value: string;
-  met: boolean;
+  /** null: a figure shown for context, not a target. */
+  met: boolean | null;
 }
 
 export interface Report {
@@ -68,7 +71,7 @@ export interface Report {
 }
 
 const fixed = (value: number | undefined, digits: number) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
-const cpuText = (cpu: Record<string, number>) => ['gateway', 'stub', 'load', 'other'].map((name) => (name in cpu ? cpu[name]!.toFixed(0) : '-')).join('/');
+const cpuText = (cpu: Record<string, number>, first = 'gateway') => [first, 'stub', 'load', 'other'].map((name) => (name in cpu ? cpu[name]!.toFixed(0) : '-')).join('/');
 
 /** Left-aligns the first `textColumns` columns, right-aligns the rest (numbers). */
 export function table(headers: string[], rows: string[][], textColumns = 1): string {
@@ -103,23 +106,24 @@ export function formatCases(rows: CaseRow[]): string {
 
 export function formatPdf(rows: PdfRow[]): string {
   return table(
-    ['PDF 50 MB', 'downloads', 'parallel', 'MB/s', 'vs direct', 'bytes ok', 'upstream/dl', 'gw RSS growth MB', 'CPU% gw/stub/load/other'],
+    ['PDF 50 MB', 'downloads', 'parallel', 'MB/s', 'vs direct', 'vs relay', 'bytes ok', 'upstream/dl', 'gw RSS growth MB', 'CPU% hop/stub/load/other'],
     rows.map((r) => [
       r.via,
       String(r.downloads),
       String(r.parallel),
       r.mbPerS.toFixed(0),
       r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}x`,
+      r.vsRelay === undefined ? '-' : `${r.vsRelay.toFixed(2)}x`,
       r.bad.length ? `NO (${r.bad.length} bad: ${r.bad[0]})` : 'yes',
       fixed(r.upstreamPerDownload, 2),
       fixed(r.gatewayRssGrowthMb, 1),
-      cpuText(r.cpu),
+      cpuText(r.cpu, 'hop'),
     ]),
   );
 }
 
 export function formatTargets(targets: Target[]): string {
-  return table(['target', 'measured', 'met'], targets.map((t) => [t.target, t.value, t.met ? 'yes' : 'NO']), 2);
+  return table(['target', 'measured', 'met'], targets.map((t) => [t.target, t.value, t.met === null ? '' : t.met ? 'yes' : 'NO']), 2);
 }
 
 export function formatProfile(summary: ProfileSummary): string {

@@ -37,6 +37,7 @@ import {
   killChildren,
   startGateway,
   startLoadGenerator,
+  startRelay,
   startStub,
   type GatewayProcess,
   type StubStats,
@@ -57,8 +58,8 @@ const WARM_POOL = 200;
 /** Pause between a warm-up and its timed run, for requests still in flight to land. */
 const SETTLE_MS = 250;
 const PDF_RUNS = [
-  { count: 10, parallel: 1 },
-  { count: 4, parallel: 4 },
+  { count: 20, parallel: 1 },
+  { count: 8, parallel: 4 },
 ];
 const RESULTS = join(ROOT, 'bench/results');
 
@@ -83,6 +84,7 @@ if (startLoad[0]! >= os.cpus().length) {
 }
 mkdirSync(RESULTS, { recursive: true });
 const stub = await startStub(ACCESS_TOKEN);
+const relay = await startRelay(stub.origin);
 const load = await startLoadGenerator();
 const sampler = createSampler();
 const callers = await signCallers(JWT_SECRET);
@@ -237,35 +239,44 @@ async function checkDirect(): Promise<void> {
   }
 }
 
-/** The PDF case: the same report downloaded through the gateway's signed link and straight from the stub. */
+/**
+ * The PDF case: the same report downloaded straight from the stub, through the bare TCP relay
+ * (the least a hop costs) and through the gateway's signed link.
+ */
 async function measurePdf(): Promise<PdfRow[]> {
   const sessionId = randomUUID();
   const data = await postGraphql(gateway!.origin, callers.reviewer, graphqlBody(PDF_MUTATION(sessionId)));
   const link: string = data.generateSessionPdf?.url ?? '';
   if (!link.startsWith(`${gateway!.origin}/reports/`)) throw new Error(`generateSessionPdf answered an unexpected link: ${link}`);
+  const path = `/v1/session/${sessionId}/generate-pdf/`;
+  const bearer = { authorization: `Bearer ${ACCESS_TOKEN}` };
   const source = {
-    direct: { url: `${stub.origin}/v1/session/${sessionId}/generate-pdf/`, headers: { authorization: `Bearer ${ACCESS_TOKEN}` } },
-    gateway: { url: link, headers: {} },
+    direct: { url: `${stub.origin}${path}`, headers: bearer, hop: undefined },
+    relay: { url: `${relay.origin}${path}`, headers: bearer, hop: relay.pid },
+    gateway: { url: link, headers: {}, hop: gateway!.pid },
   };
+  const vias = ['direct', 'relay', 'gateway'] as const;
   // One download each way first, as the other cases warm up: the first use of a code path
   // (compiling it, growing pools) is not what the RSS growth target is about.
-  for (const via of ['direct', 'gateway'] as const) await load.run({ type: 'download', ...source[via], count: 1, parallel: 1 });
+  for (const via of vias) await load.run({ type: 'download', url: source[via].url, headers: source[via].headers, count: 1, parallel: 1 });
   const rows: PdfRow[] = [];
   for (const { count, parallel } of PDF_RUNS) {
-    for (const via of ['direct', 'gateway'] as const) {
+    for (const via of vias) {
+      const { url, headers, hop } = source[via];
       await stub.reset();
-      const close = sampler.open(processes());
-      const result = await load.run({ type: 'download', ...source[via], count, parallel });
+      const close = sampler.open({ ...(hop ? { hop } : {}), stub: stub.pid, load: load.pid });
+      const result = await load.run({ type: 'download', url, headers, count, parallel });
       const window = close();
       const { counts } = await stub.stats();
-      const direct = rows.find((r) => r.via === 'direct' && r.parallel === parallel);
       const mbPerS = result.bytes / MB / result.seconds;
+      const speed = (other: PdfRow['via']) => rows.find((r) => r.via === other && r.parallel === parallel)?.mbPerS;
       rows.push({
         via,
         downloads: count,
         parallel,
         mbPerS,
-        vsDirect: via === 'gateway' && direct ? mbPerS / direct.mbPerS : undefined,
+        vsDirect: via === 'direct' ? undefined : mbPerS / speed('direct')!,
+        vsRelay: via === 'gateway' ? mbPerS / speed('relay')! : undefined,
         bad: result.bad,
         upstreamPerDownload: via === 'gateway' ? counts.pdf / count : undefined,
         gatewayRssGrowthMb: via === 'gateway' ? (window.rssPeak - window.rssStart) / MB : undefined,
@@ -316,8 +327,14 @@ function evaluateTargets(cases: CaseRow[], pdf: PdfRow[], gateways: GatewayRun[]
   const failures = gatewayRows.reduce((sum, r) => sum + r.errors + r.non2xx + r.graphqlErrors, 0);
   targets.push({ target: 'gateway answers: 200 without GraphQL errors in every timed run', value: `${failures} failed`, met: failures === 0 });
   for (const row of pdf.filter((r) => r.via === 'gateway')) {
+    const relayRow = pdf.find((r) => r.via === 'relay' && r.parallel === row.parallel)!;
     targets.push({ target: `PDF ${row.parallel} at a time: RSS growth < 16 MB`, value: `${row.gatewayRssGrowthMb!.toFixed(1)} MB`, met: row.gatewayRssGrowthMb! < 16 });
     targets.push({ target: `PDF ${row.parallel} at a time: throughput >= 0.8 x direct`, value: `${row.vsDirect!.toFixed(2)}x`, met: row.vsDirect! >= 0.8 });
+    targets.push({
+      target: `PDF ${row.parallel} at a time, for reference: a bare TCP relay (any hop's least cost) vs direct`,
+      value: `${relayRow.vsDirect!.toFixed(2)}x (the gateway: ${row.vsRelay!.toFixed(2)}x the relay)`,
+      met: null,
+    });
     targets.push({ target: `PDF ${row.parallel} at a time: every download is the whole 50 MB PDF`, value: `${row.downloads - row.bad.length}/${row.downloads}`, met: row.bad.length === 0 });
   }
   return targets;

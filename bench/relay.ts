@@ -1,0 +1,26 @@
+/**
+ * A bare TCP relay in front of the stub: every byte read once and written once, nothing parsed,
+ * nothing checked. It is the least any hop costs, so the PDF case measures it beside the gateway:
+ * on a machine where the load generator, the stub and the hop share the cores, it shows how
+ * close to direct a hop can come there at all.
+ */
+import { connect, createServer, type AddressInfo } from 'node:net';
+
+const target = Number(process.env.RELAY_TARGET_PORT);
+if (!Number.isInteger(target) || target <= 0) throw new Error('RELAY_TARGET_PORT must be the stub port');
+
+const server = createServer((client) => {
+  const upstream = connect(target, '127.0.0.1');
+  const close = () => {
+    client.destroy();
+    upstream.destroy();
+  };
+  for (const socket of [client, upstream]) socket.once('error', close).once('close', close);
+  client.pipe(upstream);
+  upstream.pipe(client);
+});
+server.listen(0, '127.0.0.1', () => {
+  process.send?.({ port: (server.address() as AddressInfo).port });
+});
+// The parent going away (even killed) closes the IPC channel: the relay goes with it.
+process.on('disconnect', () => process.exit(0));
