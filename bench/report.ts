@@ -71,7 +71,7 @@ export interface Report {
 }
 
 const fixed = (value: number | undefined, digits: number) => (value === undefined || Number.isNaN(value) ? '-' : value.toFixed(digits));
-const cpuText = (cpu: Record<string, number>, first = 'gateway') => [first, 'stub', 'load', 'other'].map((name) => (name in cpu ? cpu[name]!.toFixed(0) : '-')).join('/');
+const cpuText = (cpu: Record<string, number>) => ['hop', 'stub', 'load', 'other'].map((name) => (name in cpu ? cpu[name]!.toFixed(0) : '-')).join('/');
 
 /** Left-aligns the first `textColumns` columns, right-aligns the rest (numbers). */
 export function table(headers: string[], rows: string[][], textColumns = 1): string {
@@ -83,7 +83,7 @@ export function table(headers: string[], rows: string[][], textColumns = 1): str
 
 export function formatCases(rows: CaseRow[]): string {
   return table(
-    ['case', 'cache', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'err', 'non2xx', 'gql err', 'vs direct', '+p50 ms', 'upstream/op', 'gw RSS MB', 'CPU% gw/stub/load/other'],
+    ['case', 'cache', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'err', 'non2xx', 'gql err', 'vs direct', '+p50 ms', 'upstream/op', 'gw RSS MB', 'CPU% hop/stub/load/other'],
     rows.map((r) => [
       r.case,
       r.cache,
@@ -117,7 +117,7 @@ export function formatPdf(rows: PdfRow[]): string {
       r.bad.length ? `NO (${r.bad.length} bad: ${r.bad[0]})` : 'yes',
       fixed(r.upstreamPerDownload, 2),
       fixed(r.gatewayRssGrowthMb, 1),
-      cpuText(r.cpu, 'hop'),
+      cpuText(r.cpu),
     ]),
   );
 }

@@ -127,6 +127,9 @@ const directDecision: JobFor = (ids) => ({
   graphql: false,
 });
 
+/** The same reads through the bare TCP relay: the least any hop costs (see relay.ts). */
+const relayDecision: JobFor = (ids) => ({ ...directDecision(ids), url: relay.origin });
+
 const directCreate: JobFor = () => ({
   type: 'http',
   url: `${stub.origin}/v1/session/`,
@@ -152,7 +155,8 @@ const backOffice = graphqlJob(callers.reviewer, (id) => graphqlBody(BACK_OFFICE_
 // The same mutation every time (each creates a new session): one body, not one per pool id.
 const createSession: JobFor = (ids) => graphqlJob(callers.applicant, () => graphqlBody(CREATE_MUTATION))(ids.slice(0, 1));
 
-const processes = () => ({ ...(gateway ? { gateway: gateway.pid } : {}), stub: stub.pid, load: load.pid });
+/** The processes a run's CPU is reported for: the hop (gateway or relay, if any), the stub, the load generator. */
+const processes = (hop = gateway?.pid) => ({ ...(hop ? { hop } : {}), stub: stub.pid, load: load.pid });
 
 /**
  * One timed run: a warm-up on other sessions, the stub's counters reset, then `SECONDS` of load
@@ -164,12 +168,13 @@ async function measure(
   upstream: 'decision' | 'create',
   jobFor: JobFor,
   connections: number,
+  hop = gateway?.pid,
 ): Promise<{ row: CaseRow; run: HttpResult }> {
   await load.run({ ...jobFor(uuids(WARM_POOL)), connections, seconds: WARMUP_SECONDS });
   // Let the warm-up's last requests reach the stub before its counters are reset.
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   await stub.reset();
-  const close = sampler.open(processes());
+  const close = sampler.open(processes(hop));
   const run = await load.run({ ...jobFor(uuids(POOL)), connections, seconds: SECONDS });
   const window = close();
   const { counts } = await stub.stats();
@@ -197,12 +202,20 @@ async function measure(
   return { row, run };
 }
 
-/** Fills in each gateway row's comparison with the direct row at the same concurrency. */
+/**
+ * Fills in each gateway row's comparison with the direct row at the same concurrency measured
+ * last before it (each gateway's rows follow their own direct rows: the machine's speed drifts
+ * over a run, and a pair minutes apart would compare the drift too).
+ */
 function compare(rows: CaseRow[]): void {
+  const lastDirect = new Map<string, CaseRow>();
   for (const row of rows) {
-    const directName = row.case === 'createSession' ? 'direct create' : 'direct decision';
-    const direct = rows.find((r) => r.case === directName && r.connections === row.connections);
-    if (row.cache === '-' || !direct) continue;
+    if (row.case.startsWith('direct')) {
+      lastDirect.set(`${row.case} ${row.connections}`, row);
+      continue;
+    }
+    const direct = lastDirect.get(`${row.case === 'createSession' ? 'direct create' : 'direct decision'} ${row.connections}`);
+    if (!direct) continue;
     row.vsDirect = row.rps / direct.rps;
     row.addedP50 = row.p50 - direct.p50;
   }
@@ -264,7 +277,7 @@ async function measurePdf(): Promise<PdfRow[]> {
     for (const via of vias) {
       const { url, headers, hop } = source[via];
       await stub.reset();
-      const close = sampler.open({ ...(hop ? { hop } : {}), stub: stub.pid, load: load.pid });
+      const close = sampler.open(processes(hop));
       const result = await load.run({ type: 'download', url, headers, count, parallel });
       const window = close();
       const { counts } = await stub.stats();
@@ -300,6 +313,10 @@ function evaluateTargets(cases: CaseRow[], pdf: PdfRow[], gateways: GatewayRun[]
     if (c1?.addedP50 !== undefined) {
       targets.push({ target: `frontend query, cache ${cache}, 1 conn: p50 added latency <= 1 ms`, value: `${c1.addedP50.toFixed(3)} ms`, met: c1.addedP50 <= 1 });
     }
+  }
+  const relay64 = find('relay decision', '-', 64);
+  if (relay64?.vsDirect !== undefined) {
+    targets.push({ target: 'for reference: a bare TCP relay (any hop\'s least cost), 64 conn, vs direct', value: `${relay64.vsDirect.toFixed(2)}x`, met: null });
   }
   targets.push({
     target: '1 token request per token lifetime (per gateway process)',
@@ -348,7 +365,8 @@ function machine(): Report['machine'] {
 function printHeader(m: Report['machine']): void {
   console.log(`\nDidit gateway benchmark: ${m.cpu}, ${m.cores} cores, Node ${m.node}, ${m.date}, load average at start ${m.loadAverage.join(' ')}`);
   console.log(`${SECONDS} s per run after ${WARMUP_SECONDS} s of warm-up, ${POOL} sessions per run; latency in ms; 1 MB = 2^20 bytes;`);
-  console.log('CPU% of one core, during the timed run: gateway / stub / load generator / everything else on the machine\n');
+  console.log('each gateway row is compared with the direct row just before its group (measured right before that gateway ran);');
+  console.log('CPU% of one core, during the timed run: hop (gateway or relay) / stub / load generator / everything else on the machine\n');
 }
 
 async function fullRun(): Promise<void> {
@@ -357,11 +375,13 @@ async function fullRun(): Promise<void> {
   let pdf: PdfRow[] = [];
 
   await checkDirect();
-  progress('direct calls to the stub');
-  for (const c of CONCURRENCIES) cases.push((await measure('direct decision', '-', 'decision', directDecision, c)).row);
-  for (const c of CONCURRENCIES) cases.push((await measure('direct create', '-', 'create', directCreate, c)).row);
-
   for (const cache of ['on', 'decisions', 'off'] as const) {
+    progress(`direct calls to the stub, to compare with the gateway (cache ${cache})`);
+    for (const c of CONCURRENCIES) cases.push((await measure('direct decision', '-', 'decision', directDecision, c)).row);
+    if (cache === 'on') {
+      for (const c of CONCURRENCIES) cases.push((await measure('relay decision', '-', 'decision', relayDecision, c, relay.pid)).row);
+      for (const c of CONCURRENCIES) cases.push((await measure('direct create', '-', 'create', directCreate, c)).row);
+    }
     const { tokensBefore } = await startCheckedGateway(cache);
     // PDFs and session creation do not use the decision cache: measured once. PDFs first, on a
     // fresh gateway, so that its RSS growth is the download's, not the aftermath of GraphQL load.

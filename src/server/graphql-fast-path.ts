@@ -92,22 +92,28 @@ function plainParams(body: string): GraphQLParams | null {
   return value as GraphQLParams;
 }
 
-/** A header view of the node request, enough for the hooks that run after request parsing. */
-function requestView(req: IncomingMessage) {
-  const headers = {
-    get: (name: string) => {
-      const value = req.headers[name.toLowerCase()];
-      return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
-    },
-    has: (name: string) => req.headers[name.toLowerCase()] !== undefined,
-  };
-  return {
-    method: 'POST',
-    get url() {
-      return requestUrl(req).href;
-    },
-    headers,
-  } as unknown as Request;
+/** The node request's headers as the fetch `Headers` reads that hooks after request parsing make. */
+class HeaderView {
+  constructor(private readonly req: IncomingMessage) {}
+  get(name: string): string | null {
+    const value = this.req.headers[name.toLowerCase()];
+    return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value;
+  }
+  has(name: string): boolean {
+    return this.req.headers[name.toLowerCase()] !== undefined;
+  }
+}
+
+/** A view of the node request, enough for the hooks that run after request parsing. */
+class RequestView {
+  readonly method = 'POST';
+  readonly headers: HeaderView;
+  constructor(private readonly req: IncomingMessage) {
+    this.headers = new HeaderView(req);
+  }
+  get url(): string {
+    return requestUrl(this.req).href;
+  }
 }
 
 /**
@@ -148,7 +154,7 @@ export function createGraphqlFastPath(gateway: Gateway, services: Services, auth
       return true;
     }
     const text = body.toString('utf8');
-    const request = requestView(req);
+    const request = new RequestView(req) as unknown as Request;
     const started = performance.now();
     const generation = responses.generation();
 
