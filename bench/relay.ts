@@ -9,7 +9,9 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 const target = Number(process.env.RELAY_TARGET_PORT);
 if (!Number.isInteger(target) || target <= 0) throw new Error('RELAY_TARGET_PORT must be the stub port');
 
-const server = createServer((client) => {
+// The same 1 MiB socket buffers towards the client as the gateway's server (see gateway.ts): with
+// the default 16 kB, every 64 kB chunk would wait for 'drain' and the relay would measure that.
+const server = createServer({ highWaterMark: 1024 * 1024 }, (client) => {
   const upstream = connect(target, '127.0.0.1');
   const close = () => {
     client.destroy();

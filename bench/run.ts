@@ -57,10 +57,12 @@ const POOL = 1000;
 const WARM_POOL = 200;
 /** Pause between a warm-up and its timed run, for requests still in flight to land. */
 const SETTLE_MS = 250;
+/** Downloads per round; each way (direct, relay, gateway) runs PDF_ROUNDS rounds, taking turns. */
 const PDF_RUNS = [
-  { count: 20, parallel: 1 },
-  { count: 8, parallel: 4 },
+  { count: 8, parallel: 1 },
+  { count: 4, parallel: 4 },
 ];
+const PDF_ROUNDS = 3;
 const RESULTS = join(ROOT, 'bench/results');
 
 const JWT_SECRET = randomBytes(32).toString('base64url');
@@ -274,28 +276,44 @@ async function measurePdf(): Promise<PdfRow[]> {
   for (const via of vias) await load.run({ type: 'download', url: source[via].url, headers: source[via].headers, count: 1, parallel: 1 });
   const rows: PdfRow[] = [];
   for (const { count, parallel } of PDF_RUNS) {
+    // The three take turns, PDF_ROUNDS times: the machine's speed drifts, and each way sees the same drift.
+    const totals = Object.fromEntries(
+      vias.map((via) => [via, { bytes: 0, seconds: 0, bad: [] as string[], calls: 0, cpuSeconds: {} as Record<string, number>, rssStart: NaN, rssPeak: 0 }]),
+    );
+    for (let round = 0; round < PDF_ROUNDS; round++) {
+      for (const via of vias) {
+        const { url, headers, hop } = source[via];
+        const total = totals[via]!;
+        await stub.reset();
+        const close = sampler.open(processes(hop));
+        const result = await load.run({ type: 'download', url, headers, count, parallel });
+        const window = close();
+        total.bytes += result.bytes;
+        total.seconds += result.seconds;
+        total.bad.push(...result.bad);
+        total.calls += (await stub.stats()).counts.pdf;
+        for (const [name, percent] of Object.entries(window.cpu)) total.cpuSeconds[name] = (total.cpuSeconds[name] ?? 0) + (percent * result.seconds) / 100;
+        if (round === 0) total.rssStart = window.rssStart;
+        total.rssPeak = Math.max(total.rssPeak, window.rssPeak);
+      }
+    }
+    const speed = (via: PdfRow['via']) => totals[via]!.bytes / MB / totals[via]!.seconds;
     for (const via of vias) {
-      const { url, headers, hop } = source[via];
-      await stub.reset();
-      const close = sampler.open(processes(hop));
-      const result = await load.run({ type: 'download', url, headers, count, parallel });
-      const window = close();
-      const { counts } = await stub.stats();
-      const mbPerS = result.bytes / MB / result.seconds;
-      const speed = (other: PdfRow['via']) => rows.find((r) => r.via === other && r.parallel === parallel)?.mbPerS;
+      const total = totals[via]!;
+      const downloads = count * PDF_ROUNDS;
       rows.push({
         via,
-        downloads: count,
+        downloads,
         parallel,
-        mbPerS,
-        vsDirect: via === 'direct' ? undefined : mbPerS / speed('direct')!,
-        vsRelay: via === 'gateway' ? mbPerS / speed('relay')! : undefined,
-        bad: result.bad,
-        upstreamPerDownload: via === 'gateway' ? counts.pdf / count : undefined,
-        gatewayRssGrowthMb: via === 'gateway' ? (window.rssPeak - window.rssStart) / MB : undefined,
-        cpu: window.cpu,
+        mbPerS: speed(via),
+        vsDirect: via === 'direct' ? undefined : speed(via) / speed('direct'),
+        vsRelay: via === 'gateway' ? speed(via) / speed('relay') : undefined,
+        bad: total.bad,
+        upstreamPerDownload: via === 'gateway' ? total.calls / downloads : undefined,
+        gatewayRssGrowthMb: via === 'gateway' ? (total.rssPeak - total.rssStart) / MB : undefined,
+        cpu: Object.fromEntries(Object.entries(total.cpuSeconds).map(([name, seconds]) => [name, (seconds / total.seconds) * 100])),
       });
-      progress(`  PDF ${via} ${count} downloads, ${parallel} at a time: ${mbPerS.toFixed(0)} MB/s`);
+      progress(`  PDF ${via} ${downloads} downloads, ${parallel} at a time: ${speed(via).toFixed(0)} MB/s`);
     }
   }
   return rows;
