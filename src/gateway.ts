@@ -132,6 +132,8 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   let draining = false;
   const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook });
   const operations = createOperationsRoutes({ services, isDraining: () => draining });
+  // 1 MiB socket buffers: with the default 16 kB, a PDF download (64 kB chunks from Didit) waited
+  // for 'drain' after every chunk. They fill only as fast as a client falls behind.
   const server = createServer({ highWaterMark: 1024 * 1024 }, createHttpHandler({ services, gateway, authenticate, routes: [operations, webhooks] }));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
