@@ -1,8 +1,8 @@
 /**
  * A bare TCP relay in front of the stub: every byte read once and written once, nothing parsed,
- * nothing checked. It is the least any hop costs, so the PDF case measures it beside the gateway:
- * on a machine where the load generator, the stub and the hop share the cores, it shows how
- * close to direct a hop can come there at all.
+ * nothing checked. It is the least any hop costs, so the bench measures it beside the gateway (the
+ * decision reads and the PDF): where the load generator, the stub and the hop share the cores, it
+ * shows how close to direct any hop can come at all.
  */
 import { connect, createServer, type AddressInfo } from 'node:net';
 

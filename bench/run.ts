@@ -2,7 +2,7 @@
  * `npm run bench`: the gateway against a fast Didit stub, under autocannon, each in its own
  * process on 127.0.0.1. Prints one table and writes it to bench/results/latest.json.
  *
- *   npm run bench                      every case at concurrency 1, 16, 64 (about 4 minutes)
+ *   npm run bench                      every case at concurrency 1, 16, 64 (about 5 minutes)
  *   npm run bench -- --profile         the frontend query at 64 under `node --cpu-prof`, top functions
  *                                      (--cache=on: decisions and answers kept; --cache=decisions: decisions only)
  *   npm run bench -- --pdf             the 50 MB PDF case alone
@@ -158,7 +158,7 @@ const backOffice = graphqlJob(callers.reviewer, (id) => graphqlBody(BACK_OFFICE_
 const createSession: JobFor = (ids) => graphqlJob(callers.applicant, () => graphqlBody(CREATE_MUTATION))(ids.slice(0, 1));
 
 /** The processes a run's CPU is reported for: the hop (gateway or relay, if any), the stub, the load generator. */
-const processes = (hop = gateway?.pid) => ({ ...(hop ? { hop } : {}), stub: stub.pid, load: load.pid });
+const processes = (hop: number | undefined) => ({ ...(hop ? { hop } : {}), stub: stub.pid, load: load.pid });
 
 /**
  * One timed run: a warm-up on other sessions, the stub's counters reset, then `SECONDS` of load
