@@ -37,8 +37,9 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    // Like Didit, finish delivering the webhooks already owed (for a few seconds at most) first.
-    const owed = Promise.race([sandbox.webhooksSettled(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
+    // Like Didit, finish delivering the webhooks already owed (for a few seconds at most) first,
+    // answering 503 meanwhile: a status change accepted now might never be announced.
+    const owed = Promise.race([sandbox.drain(), new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     void owed.then(() => sandbox.close()).then(() => process.exit(0));
   });
 }

@@ -87,6 +87,11 @@ export interface Sandbox {
    * wait for the receiver's side effects of `complete` instead of sleeping.
    */
   webhooksSettled(): Promise<void>;
+  /**
+   * For a shutdown: from now on every request is answered 503 (so nothing new is promised), and
+   * the returned promise resolves once the webhooks already owed are delivered or given up on.
+   */
+  drain(): Promise<void>;
   /** Finishes a session as the applicant would; throws if it is unknown or already finished. */
   complete(sessionId: string, status: FinalStatus, overrides?: CompleteOverrides): Decision;
   /** Throws a `FaultError` for a fault it cannot apply. */
@@ -141,6 +146,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const server = createServer();
   let listenUrl: string | undefined;
   let closed = false;
+  let draining = false;
 
   // ---- Didit's API ----------------------------------------------------------------------------
 
@@ -325,6 +331,7 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
     requests.push({ method, path, endpoint });
 
     try {
+      if (draining) throw new HttpError(503, { detail: 'Service restarting; try again shortly.' }, { 'Retry-After': '1' });
       if (endpoint !== 'other' && !(await survivesFaults(endpoint, req, res))) return;
       if (!route) throw new HttpError(404, { detail: 'Not found.' });
       const run = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
@@ -412,6 +419,10 @@ export function createSandbox(options: SandboxOptions = {}): Sandbox {
       webhooks.setTarget(url, secret);
     },
     webhooksSettled() {
+      return webhooks.settled();
+    },
+    drain() {
+      draining = true;
       return webhooks.settled();
     },
     complete(sessionId, status, overrides) {

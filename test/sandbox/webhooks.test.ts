@@ -149,6 +149,21 @@ describe('webhook deliveries', () => {
     expect(receiver.deliveries.map((d) => d.body.status)).toEqual(['In Progress', 'In Progress', 'Approved']);
   });
 
+  it('drains for a shutdown: refuses new requests with 503, and delivers what it already owes', async () => {
+    const receiver = await startReceiver((index) => (index === 0 ? 500 : 200));
+    const { url, sandbox } = await startSandbox({ webhookUrl: receiver.url, webhookSecret: SECRET, webhookRetryDelayMs: 50 });
+    const token = await getToken(url);
+    const session = await createSession(url, token);
+    sandbox.complete(session.session_id, 'Approved');
+    const drained = sandbox.drain();
+    const refused = await fetch(`${url}/v1/session/${session.session_id}/decision/`, { headers: { authorization: `Bearer ${token}` } });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    await drained;
+    expect(receiver.deliveries.map((d) => d.body.status)).toEqual(['In Progress', 'In Progress', 'Approved']);
+    await sandbox.close();
+  });
+
   it('cancels a pending retry on close', async () => {
     const receiver = await startReceiver(() => 500);
     const { url, sandbox } = await startSandbox({ webhookUrl: receiver.url, webhookSecret: SECRET, webhookRetryDelayMs: 600_000 });
