@@ -3,6 +3,7 @@
  * Didit's (Django REST framework's) error shapes, and JSON answers.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { readBody as readCapped } from '../server/read-body.ts';
 
 /** Bodies above this are refused with 413: nothing the API takes comes near it. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -29,23 +30,10 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
  * The whole body, at most `MAX_BODY_BYTES`. Past that, reading stops and a 413 is thrown; its
  * `Connection: close` makes Node drop the connection after answering instead of reading the rest.
  */
-export function readBody(req: IncomingMessage): Promise<Buffer> {
-  const tooLarge = () => new HttpError(413, { detail: 'Request body too large.' }, { Connection: 'close' });
-  if (Number(req.headers['content-length']) > MAX_BODY_BYTES) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
-      req.off('data', onData);
-      req.pause();
-      reject(tooLarge());
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+export async function readBody(req: IncomingMessage): Promise<Buffer> {
+  const body = await readCapped(req, MAX_BODY_BYTES);
+  if (!body) throw new HttpError(413, { detail: 'Request body too large.' }, { Connection: 'close' });
+  return body;
 }
 
 /** The media type of the request, lower-case, without parameters such as charset. */
