@@ -88,8 +88,11 @@ describe('repeated reads through the gateway', () => {
   it('drops a kept answer as soon as the session changes', async () => {
     const id = await createSession();
     await finish(id);
+    const before = await hits();
     expect((await gw.run(owner, SessionStatusDocument, { id })).data!.session!.status).toBe('APPROVED');
     expect((await gw.run(owner, SessionStatusDocument, { id })).data!.session!.status).toBe('APPROVED');
+    // The second read was a kept answer: what follows shows that one dropped, not never kept.
+    expect(await hits()).toBe(before + 1);
     await gw.client(reviewer).request(UpdateSessionStatusDocument, { input: { sessionId: id, status: 'DECLINED' } });
     expect((await gw.run(owner, SessionStatusDocument, { id })).data!.session!.status).toBe('DECLINED');
   });
