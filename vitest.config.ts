@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 
 const require = createRequire(import.meta.url);
 
+/** Fast tests that need no gateway process or browser: `npm run test:unit` runs them in seconds. */
+const UNIT = ['test/lib/**', 'test/schema/**', 'test/didit/**', 'test/config.test.ts', 'test/core/access.test.ts', 'test/core/*-cache.test.ts'];
+
 export default defineConfig({
   resolve: {
     // One graphql module for tests, Pothos and Yoga alike: two copies do not recognise
@@ -10,9 +13,17 @@ export default defineConfig({
     alias: { graphql: require.resolve('graphql') },
   },
   test: {
-    include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    projects: [
+      { extends: true, test: { name: 'unit', include: UNIT.map((glob) => (glob.endsWith('**') ? `${glob}/*.test.ts` : glob)) } },
+      {
+        extends: true,
+        test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: [...UNIT, 'test/browser/**', 'test/soak.test.ts'] },
+      },
+      { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'] } },
+      { extends: true, test: { name: 'soak', include: ['test/soak.test.ts'] } },
+    ],
   },
 });

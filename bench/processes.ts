@@ -4,7 +4,6 @@
  */
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { DownloadJob, DownloadResult, HttpJob, HttpResult, JobMessage, JobReply } from './common.ts';
 
@@ -110,18 +109,6 @@ export async function startLoadGenerator(): Promise<LoadGenerator> {
         child.send({ id, job } satisfies JobMessage);
       }),
   };
-}
-
-/** A port free right now on 127.0.0.1 (the gateway needs it up front for PUBLIC_URL). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export interface GatewayProcess {

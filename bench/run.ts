@@ -14,6 +14,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../src/lib/free-port.ts';
 import { MB, type HttpJob, type HttpResult } from './common.ts';
 import { summarizeProfile } from './cpu-profile.ts';
 import {
@@ -33,7 +34,6 @@ import {
 import {
   ROOT,
   createSampler,
-  freePort,
   killChildren,
   startGateway,
   startLoadGenerator,

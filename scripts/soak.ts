@@ -13,12 +13,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../src/lib/free-port.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { SignJWT } from 'jose';
-import { subscribeSse, type LiveSubscription } from '../test/helpers/subscriptions.ts';
+import { subscribeSse, type LiveSubscription } from '../test/support/subscriptions.ts';
 
 export interface SoakOptions {
   seconds: number;
@@ -46,14 +46,6 @@ const FAULT_RATES = { errorRate: 0.05, dropRate: 0.02, rateLimitRate: 0.03, retr
 const EVENTS_PER_SESSION = 3;
 const REVIEW = { Approved: 'DECLINED', Declined: 'APPROVED', 'In Review': 'APPROVED' } as const;
 const OUTCOMES = Object.keys(REVIEW) as Array<keyof typeof REVIEW>;
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Proc {
   child: ChildProcess;

@@ -1,3 +1,5 @@
+import { isLoopback, parseUrl } from './lib/url.ts';
+
 /**
  * The gateway's whole environment, described in one place. `loadConfig(env)` is pure: it reads
  * the given variables, applies defaults, and throws a `ConfigError` naming the first bad variable.
@@ -231,16 +233,4 @@ export function loadConfig(env: Env = process.env): Config {
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     metricsToken: secret('METRICS_TOKEN', 16),
   };
-}
-
-function parseUrl(value: string): URL | undefined {
-  try {
-    return new URL(value);
-  } catch {
-    return undefined;
-  }
-}
-
-export function isLoopback(hostname: string): boolean {
-  return hostname === 'localhost' || hostname === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(hostname);
 }

@@ -7,20 +7,20 @@ import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
 import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
-import { createAuthenticator } from './server/auth.ts';
-import type { Services } from './server/context.ts';
-import { createDecisionCache } from './server/decision-cache.ts';
-import { createHttpHandler } from './server/http.ts';
-import { createLogger } from './server/logger.ts';
-import { createMetrics } from './server/metrics.ts';
-import { createOperationsRoutes } from './server/operations-routes.ts';
-import { createPdfLinks } from './server/pdf-links.ts';
-import { createRateLimit } from './server/rate-limit.ts';
-import { createResponseCache } from './server/response-cache.ts';
-import { createStatusEvents } from './server/status-events.ts';
-import { createWebhookRoute } from './server/webhooks.ts';
-import { attachWebSocket } from './server/websocket.ts';
-import { createGateway, type Gateway } from './server/yoga.ts';
+import { createAuthenticator } from './core/auth.ts';
+import type { Services } from './core/context.ts';
+import { createDecisionCache } from './core/decision-cache.ts';
+import { createHttpHandler } from './http/handler.ts';
+import { createLogger } from './core/logger.ts';
+import { createMetrics } from './core/metrics.ts';
+import { createOperationsRoutes } from './http/operations-routes.ts';
+import { createPdfLinks } from './core/pdf-links.ts';
+import { createRateLimit } from './core/rate-limit.ts';
+import { createResponseCache } from './core/response-cache.ts';
+import { createStatusEvents } from './core/status-events.ts';
+import { createWebhookRoute } from './http/webhooks.ts';
+import { attachWebSocket } from './http/websocket.ts';
+import { createYogaServer, type YogaServer } from './http/graphql/yoga.ts';
 
 export interface StartOptions {
   /** Where logs go (default stdout); tests capture them here. */
@@ -38,7 +38,7 @@ export interface RunningGateway {
   url: string;
   server: Server;
   /** The GraphQL endpoint itself (Yoga), e.g. to mount it in a server of your own. */
-  yoga: Gateway;
+  yoga: YogaServer;
   services: Services;
   log: Logger;
   /** The embedded Didit simulator, in sandbox mode. */
@@ -101,13 +101,13 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     ...options.didit,
   });
   const responses = createResponseCache(config.responseCacheMax);
-  const decisions = createDecisionCache(client, { ...config.decisionCache, onLookup: metrics.cacheLookup, onDelete: responses.dropSession });
+  const decisionCache = createDecisionCache(client, { ...config.decisionCache, onLookup: metrics.cacheLookup, onDelete: responses.dropSession });
   // Every instance drops its cached copy of a session whatever instance got the webhook.
-  events.onEvent((event) => decisions.delete(event.sessionId));
+  events.onEvent((event) => decisionCache.delete(event.sessionId));
   const services: Services = {
     config,
     didit: client,
-    decisions,
+    decisionCache,
     responses,
     rateLimit: createRateLimit(config.rateLimitPerMinute),
     events,
@@ -122,7 +122,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   // one, and a reviewer token for it must never sit in a GraphiQL page.
   const demoTokens = ownSecret && jwtSecret ? await mintDemoTokens(jwtSecret, config) : undefined;
   const authenticate = createAuthenticator({ ...config.auth, jwtSecret });
-  const gateway = await createGateway({
+  const yoga = await createYogaServer({
     services,
     authenticate,
     persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
@@ -134,13 +134,13 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const operations = createOperationsRoutes({ services, isDraining: () => draining });
   // 1 MiB socket buffers: with the default 16 kB, a PDF download (64 kB chunks from Didit) waited
   // for 'drain' after every chunk. They fill only as fast as a client falls behind.
-  const server = createServer({ highWaterMark: 1024 * 1024 }, createHttpHandler({ services, gateway, authenticate, routes: [operations, webhooks] }));
+  const server = createServer({ highWaterMark: 1024 * 1024 }, createHttpHandler({ services, yoga, authenticate, routes: [operations, webhooks] }));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
-  const websocket = attachWebSocket(server, gateway, config.limits.maxBodyBytes);
+  const websocket = attachWebSocket(server, yoga, config.limits.maxBodyBytes);
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;
@@ -150,7 +150,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   return {
     url,
     server,
-    yoga: gateway,
+    yoga,
     services,
     log,
     sandbox,

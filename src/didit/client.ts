@@ -12,6 +12,8 @@ import {
   DiditUnavailableError,
   parseFieldErrors,
 } from './errors.ts';
+import { isHttpUrl } from '../lib/url.ts';
+import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { featuresToWire } from './features.ts';
 import { createResilience, type BreakerState } from './resilience.ts';
 import { isSessionId } from './session-id.ts';
@@ -314,7 +316,7 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
       return {
         body: response.body,
         contentType: 'application/pdf',
-        filename: filenameFrom(headerValue(response.headers['content-disposition'])) ?? `session_${sessionId}.pdf`,
+        filename: filenameFrom(headerValue(response.headers['content-disposition'])) ?? pdfFileName(sessionId),
         contentLength: Number.isSafeInteger(length) && length >= 0 ? length : undefined,
       };
     },
@@ -455,14 +457,4 @@ function filenameFrom(disposition: string | undefined): string | undefined {
   const match = disposition && /filename="?([^";]+)"?/i.exec(disposition);
   const name = match?.[1]?.trim();
   return name && /^[\w.-]{1,200}$/.test(name) ? name : undefined;
-}
-
-function isHttpUrl(value: unknown): value is string {
-  if (typeof value !== 'string') return false;
-  try {
-    const url = new URL(value);
-    return url.protocol === 'https:' || url.protocol === 'http:';
-  } catch {
-    return false;
-  }
 }

@@ -3,7 +3,7 @@
  * Didit's (Django REST framework's) error shapes, and JSON answers.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { readBody as readCapped } from '../server/read-body.ts';
+import { readBody as readCapped } from '../lib/read-body.ts';
 
 /** Bodies above this are refused with 413: nothing the API takes comes near it. */
 export const MAX_BODY_BYTES = 64 * 1024;

@@ -29,15 +29,11 @@ import { renderDecisionPdf } from './pdf.ts';
 import { KycOverrideError, parseKycOverrides } from './personas.ts';
 import { isFinished, SessionStateError, SessionStore, type SessionRecord } from './store.ts';
 import { AccessTokens } from './tokens.ts';
-import { WebhookSender, webhookBody } from './webhooks.ts';
+import { WebhookSender, webhookBody, type SandboxLogger } from './webhooks.ts';
 
 export type { ApiEndpoint, Fault, FaultKind, FaultRates } from './faults.ts';
+export type { SandboxLogger } from './webhooks.ts';
 
-/** Compatible with `console` and pino alike: one message string per line. */
-export interface SandboxLogger {
-  info(message: string): void;
-  warn(message: string): void;
-}
 
 export interface SandboxOptions {
   /** Default 'sandbox-client'. */

@@ -11,7 +11,6 @@ import { request as httpsRequest } from 'node:https';
 import { signWebhookBody, signWebhookCanonical } from '../didit/webhook-signature.ts';
 import type { Decision, WebhookBody } from '../didit/types.ts';
 import { Delays } from './delays.ts';
-import type { SandboxLogger } from './server.ts';
 
 /** Statuses whose webhook carries the decision, as Didit's do. */
 const WITH_DECISION = new Set(['Approved', 'Declined', 'In Review', 'Abandoned']);
@@ -23,6 +22,12 @@ const DELIVERY_TIMEOUT_MS = 10_000;
  * The webhook body for a session's current status. `created_at` is when the session was created
  * and `timestamp` when this status was reached, both Unix seconds.
  */
+/** Compatible with `console` and pino alike: one message string per line. */
+export interface SandboxLogger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
 export function webhookBody(decision: Decision, sessionCreatedAt: Date): WebhookBody {
   const body: WebhookBody = {
     session_id: decision.session_id,

@@ -1,5 +1,5 @@
 import SchemaBuilder from '@pothos/core';
-import type { GatewayContext } from '../server/context.ts';
+import type { GatewayContext } from '../core/context.ts';
 
 /**
  * The one schema builder. It defines no types: each domain module adds its own.

@@ -1,6 +1,6 @@
 import { featuresFromWire } from '../didit/features.ts';
 import type * as Wire from '../didit/types.ts';
-import type { GatewayContext } from '../server/context.ts';
+import type { GatewayContext } from '../core/context.ts';
 import { builder } from './builder.ts';
 import { CheckStatus, SessionStatus, VerificationFeature, toCheckStatus, toSessionStatus } from './enums.ts';
 import { asDate, asDateTime, asUrl } from './scalars.ts';

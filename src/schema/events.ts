@@ -1,4 +1,4 @@
-import { stage, type StatusEvent } from '../server/status-events.ts';
+import { stage, type StatusEvent } from '../core/status-events.ts';
 import { builder } from './builder.ts';
 import { warnOf } from './decision.ts';
 import { SessionStatus, toSessionStatus } from './enums.ts';
@@ -20,14 +20,14 @@ SessionStatusEvent.implement({
       description: 'The session read afresh for the subscriber, under the same access rules as `session`.',
       resolve: async (e, _, ctx) => {
         // The subscription's context lives as long as the subscription: forget what it read before.
-        ctx.decisions.clear(e.sessionId);
+        ctx.decisionLoader.clear(e.sessionId);
         const session = await loadVisibleSession(ctx, e.sessionId);
         const known = session.decision?.status ?? '';
         // Already at this status, or further along (an "In Progress" event read after the outcome).
         if (known === e.status || stage(known) > stage(e.status)) return session;
         // The shared cache still holds the status before this event: read Didit again.
-        ctx.services.decisions.delete(e.sessionId);
-        ctx.decisions.clear(e.sessionId);
+        ctx.services.decisionCache.delete(e.sessionId);
+        ctx.decisionLoader.clear(e.sessionId);
         return loadVisibleSession(ctx, e.sessionId);
       },
     }),

@@ -1,4 +1,4 @@
-import { requireReviewer } from '../server/access.ts';
+import { requireReviewer } from '../core/access.ts';
 import { builder } from './builder.ts';
 import { badInput, checkSessionId, loadVisibleSession } from './session.ts';
 

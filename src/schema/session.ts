@@ -3,9 +3,9 @@ import { MAX_COMMENT_LENGTH, MAX_VENDOR_DATA_LENGTH } from '../didit/client.ts';
 import { DiditNotFoundError } from '../didit/errors.ts';
 import { isSessionId } from '../didit/session-id.ts';
 import type { CreateSessionResponse, Decision as WireDecision } from '../didit/types.ts';
-import { canSee, notFound, requireCaller, requireReviewer } from '../server/access.ts';
-import { checkCallback } from '../server/callback-policy.ts';
-import type { GatewayContext } from '../server/context.ts';
+import { canSee, notFound, requireCaller, requireReviewer } from '../core/access.ts';
+import { checkCallback } from '../core/callback-policy.ts';
+import type { GatewayContext } from '../core/context.ts';
 import { builder } from './builder.ts';
 import { Decision, featuresOf, warnOf } from './decision.ts';
 import { ReviewDecision, SessionStatus, VerificationFeature, toSessionStatus } from './enums.ts';
@@ -39,7 +39,7 @@ export async function loadVisibleSession(ctx: GatewayContext, id: string): Promi
   const caller = requireCaller(ctx.caller);
   let decision: WireDecision;
   try {
-    decision = await ctx.decisions.load(id);
+    decision = await ctx.decisionLoader.load(id);
   } catch (error) {
     if (error instanceof DiditNotFoundError) throw notFound();
     throw error;
@@ -85,7 +85,7 @@ Session.implement({
     decision: t.field({
       type: Decision,
       description: 'GET /v1/session/{id}/decision/, batched and de-duplicated per request.',
-      resolve: (s, _, ctx) => s.decision ?? ctx.decisions.load(s.id),
+      resolve: (s, _, ctx) => s.decision ?? ctx.decisionLoader.load(s.id),
     }),
   }),
 });
@@ -187,8 +187,8 @@ builder.mutationFields((t) => ({
         throw badInput(`The comment is at most ${MAX_COMMENT_LENGTH} characters`, { argument: 'input.comment' });
       }
       await ctx.services.didit.updateStatus(id, input.status, input.comment ?? undefined);
-      ctx.services.decisions.delete(id);
-      ctx.decisions.clear(id);
+      ctx.services.decisionCache.delete(id);
+      ctx.decisionLoader.clear(id);
       return { session: await loadVisibleSession(ctx, id) };
     },
   }),

@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, expect, it, vi } from 'vitest';
-import { startTestGateway } from '../helpers/gateway.ts';
-import { STATUS_SUBSCRIPTION, subscribeSse, type LiveSubscription } from '../helpers/subscriptions.ts';
+import { startTestGateway } from '../support/gateway.ts';
+import { STATUS_SUBSCRIPTION, subscribeSse, type LiveSubscription } from '../support/subscriptions.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARGS = [

@@ -11,7 +11,7 @@ import {
   DiditUnavailableError,
 } from '../../src/didit/errors.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
-import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../helpers/fake-upstream.ts';
+import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fake-upstream.ts';
 
 const CALLBACK = 'https://app.example.com/verified';
 const count = (sandbox: Sandbox, endpoint: string) => sandbox.requests.filter((r) => r.endpoint === endpoint).length;

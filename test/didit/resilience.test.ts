@@ -3,7 +3,7 @@ import { createDiditClient, type DiditClient, type DiditClientOptions } from '..
 import { DiditNotFoundError, DiditRateLimitedError, DiditUnavailableError } from '../../src/didit/errors.ts';
 import type { BreakerState } from '../../src/didit/resilience.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
-import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../helpers/fake-upstream.ts';
+import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fake-upstream.ts';
 
 const MISSING = '00000000-0000-4000-8000-000000000000';
 const cleanups: Array<() => Promise<void>> = [];

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { api, basic, completeSession, createSession, getToken, requestToken, startSandbox } from './helpers.ts';
+import { api, basic, completeSession, createSession, getToken, requestToken, startSandbox } from '../support/sandbox.ts';
 
 afterEach(() => {
   vi.useRealTimers();

@@ -1,7 +1,7 @@
 /** Fault injection: each kind observably happens, aimed, counted, at seeded rates, and over HTTP. */
 import { describe, expect, it } from 'vitest';
 import { FaultError } from '../../src/sandbox/faults.ts';
-import { api, createSession, getToken, requestToken, startSandbox } from './helpers.ts';
+import { api, createSession, getToken, requestToken, startSandbox } from '../support/sandbox.ts';
 
 describe('injected faults', () => {
   it('status: answers the status for the next `times` matching requests only', async () => {

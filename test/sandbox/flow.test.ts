@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Decision } from '../../src/didit/types.ts';
 import { escapeHtml } from '../../src/sandbox/page.ts';
-import { api, completeSession, createSession, getToken, startSandbox } from './helpers.ts';
+import { api, completeSession, createSession, getToken, startSandbox } from '../support/sandbox.ts';
 
 async function decisionOf(url: string, token: string, id: string): Promise<Decision> {
   return (await (await api(url, token, 'GET', `/v1/session/${id}/decision/`)).json()) as Decision;

@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ConfigError, readSandboxConfig } from '../../src/sandbox/config.ts';
-import { basic, requestToken } from './helpers.ts';
+import { basic, requestToken } from '../support/sandbox.ts';
 
 describe('readSandboxConfig', () => {
   it('uses the defaults when nothing is set', () => {

@@ -16,7 +16,7 @@ import {
   seedResponses,
   shape,
   startSandbox,
-} from './helpers.ts';
+} from '../support/sandbox.ts';
 
 describe('POST /auth/v2/token/', () => {
   it('answers 200 with every field of the seed, and a fresh token each time', async () => {

@@ -10,7 +10,7 @@ import {
 } from '../../src/didit/webhook-signature.ts';
 import type { WebhookBody } from '../../src/didit/types.ts';
 import type { SandboxLogger } from '../../src/sandbox/server.ts';
-import { api, completeSession, createSession, getToken, startReceiver, startSandbox } from './helpers.ts';
+import { api, completeSession, createSession, getToken, startReceiver, startSandbox } from '../support/sandbox.ts';
 
 const SECRET = 'whsec-test';
 

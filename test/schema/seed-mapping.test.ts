@@ -3,8 +3,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { FullDecisionDocument } from '../../src/generated/graphql.ts';
-import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../helpers/fake-upstream.ts';
-import { CapturedLogs, TEST_JWT_SECRET } from '../helpers/gateway.ts';
+import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fake-upstream.ts';
+import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
 import { GraphQLClient } from 'graphql-request';
 import { SignJWT } from 'jose';
 

@@ -1,8 +1,6 @@
 import { GraphQLError } from 'graphql';
-import type { Plugin } from 'graphql-yoga';
 import { LRUCache } from 'lru-cache';
 import type { Caller } from './access.ts';
-import type { GatewayContext } from './context.ts';
 
 const WINDOW_MS = 60_000;
 /** Callers tracked at once; the least recently seen are forgotten first. */
@@ -32,22 +30,6 @@ export function createRateLimit(perMinute: number): RateLimit {
       if (window.count <= perMinute) return null;
       const retryAfter = Math.max(1, Math.ceil((window.resetAt - now) / 1000));
       return new GraphQLError('Too many requests; try again later', { extensions: { code: 'RATE_LIMITED', retryAfter } });
-    },
-  };
-}
-
-/** The limit applied before anything executes or reaches Didit. */
-export function useCallerRateLimit(limit: RateLimit): Plugin {
-  const take = (context: GatewayContext & { req?: { socket?: { remoteAddress?: string } } }) =>
-    limit.take(context.caller, context.req?.socket?.remoteAddress);
-  return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const error = take(args.contextValue as never);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const error = take(args.contextValue as never);
-      if (error) setResultAndStopExecution({ errors: [error] });
     },
   };
 }

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { pathnameOf } from '../../src/server/request-url.ts';
+import { pathnameOf } from '../../src/lib/request-url.ts';
 
 it('routes on the same path as URL parsing gives, for plain and for unusual request targets', () => {
   const targets = [

@@ -8,7 +8,7 @@ import {
   SessionStatusDocument,
   UpdateSessionStatusDocument,
 } from '../../src/generated/graphql.ts';
-import { codes, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { codes, startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 const CALLBACK = 'http://localhost:3000/verified';
 let gw: TestGateway;
@@ -153,8 +153,8 @@ describe('batching', () => {
   it('makes one upstream decision call per distinct session, however the query is shaped', async () => {
     const a = (await createSession()).id;
     const b = (await createSession()).id;
-    gw.services.decisions.delete(a);
-    gw.services.decisions.delete(b);
+    gw.services.decisionCache.delete(a);
+    gw.services.decisionCache.delete(b);
     gw.sandboxInstance.resetRequests();
     const result = await gw.post(
       reviewer,
@@ -173,7 +173,7 @@ describe('batching', () => {
   it('serves a repeated read from the shared cache until the session changes', async () => {
     const id = (await createSession()).id;
     gw.sandboxInstance.complete(id, 'Approved');
-    gw.services.decisions.delete(id);
+    gw.services.decisionCache.delete(id);
     gw.sandboxInstance.resetRequests();
     await gw.run(reviewer, SessionStatusDocument, { id });
     await gw.run(applicant, SessionStatusDocument, { id });
@@ -220,7 +220,7 @@ describe('errors', () => {
   it('maps Didit trouble to RATE_LIMITED, UPSTREAM_UNAVAILABLE and UPSTREAM_ERROR', async () => {
     const id = (await createSession()).id;
     const read = async () => {
-      gw.services.decisions.delete(id);
+      gw.services.decisionCache.delete(id);
       return gw.run(reviewer, SessionStatusDocument, { id });
     };
     gw.sandboxInstance.injectFault({ kind: 'status', status: 503, endpoint: 'decision', times: 5 });

@@ -3,7 +3,7 @@ import type { ExecutionArgs } from 'graphql';
 import type { ServerOptions } from 'graphql-ws';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { Gateway } from './yoga.ts';
+import type { YogaServer } from './graphql/yoga.ts';
 
 /**
  * GraphQL over WebSocket (graphql-ws) on the same port and path as HTTP, through the same Yoga
@@ -11,15 +11,15 @@ import type { Gateway } from './yoga.ts';
  * WebSocket, so the caller's token travels in the connection parameters:
  * `{ "authorization": "Bearer <JWT>" }`.
  */
-export function attachWebSocket(server: Server, gateway: Gateway, maxPayloadBytes: number) {
-  const wss = new WebSocketServer({ server, path: gateway.graphqlEndpoint, maxPayload: maxPayloadBytes });
+export function attachWebSocket(server: Server, yoga: YogaServer, maxPayloadBytes: number) {
+  const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: maxPayloadBytes });
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
         const authorization = ctx.connectionParams?.authorization;
-        const { schema, execute, subscribe, contextFactory, parse, validate } = gateway.getEnveloped({
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,

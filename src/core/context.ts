@@ -15,7 +15,7 @@ import type { StatusEvents } from './status-events.ts';
 export interface Services {
   config: Config;
   didit: DiditClient;
-  decisions: DecisionCache;
+  decisionCache: DecisionCache;
   responses: ResponseCache;
   rateLimit: RateLimit;
   pdfLinks: PdfLinks;
@@ -27,7 +27,7 @@ export interface Services {
 export interface GatewayContext {
   caller: Caller | null;
   /** Didit decisions for this request: one upstream read per distinct session id, at most. */
-  decisions: DataLoader<string, Decision>;
+  decisionLoader: DataLoader<string, Decision>;
   /** The sessions this request read (what an answer to it depends on). */
   readSessions: Set<string>;
   services: Services;
@@ -39,12 +39,12 @@ export function createContext(services: Services, caller: Caller | null): Gatewa
     caller,
     services,
     readSessions,
-    decisions: new DataLoader(
+    decisionLoader: new DataLoader(
       async (ids) =>
         Promise.all(
           ids.map((id) => {
             readSessions.add(id);
-            return services.decisions.get(id).catch((error: Error) => error);
+            return services.decisionCache.get(id).catch((error: Error) => error);
           }),
         ),
       { cacheKeyFn: (id) => id.toLowerCase() },

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Services } from './context.ts';
-import { sendJson } from './http.ts';
+import type { Services } from '../core/context.ts';
+import { sendJson } from '../lib/send-json.ts';
 
 /** How long readiness waits for a Didit token it does not hold yet. */
 const TOKEN_CHECK_TIMEOUT_MS = 3000;

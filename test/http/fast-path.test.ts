@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import persisted from '../../src/generated/persisted-documents.json' with { type: 'json' };
-import { jsonMediaType } from '../../src/server/graphql-fast-path.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { jsonMediaType } from '../../src/http/graphql/fast-path.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 /**
  * POST /graphql with a JSON body skips Yoga's fetch layer (graphql-fast-path.ts). Every request

@@ -2,9 +2,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { isSessionId } from '../didit/session-id.ts';
 import { canonicalJson, signatureMatches, signWebhookBody } from '../didit/webhook-signature.ts';
-import { sendJson } from './http.ts';
-import { readBody } from './read-body.ts';
-import type { StatusEvents } from './status-events.ts';
+import { sendJson } from '../lib/send-json.ts';
+import { readBody } from '../lib/read-body.ts';
+import type { StatusEvents } from '../core/status-events.ts';
 
 /** Deliveries whose `X-Timestamp` is further than this from now, either way, are refused. */
 const WEBHOOK_TOLERANCE_SECONDS = 300;

@@ -4,9 +4,9 @@ import { loadConfig } from '../../src/config.ts';
 import { signWebhookBody } from '../../src/didit/webhook-signature.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
-import { freePort } from '../../scripts/soak.ts';
-import { CapturedLogs, TEST_JWT_SECRET } from '../helpers/gateway.ts';
-import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs } from '../helpers/subscriptions.ts';
+import { freePort } from '../../src/lib/free-port.ts';
+import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
+import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs } from '../support/subscriptions.ts';
 import { SignJWT } from 'jose';
 
 const WEBHOOK_SECRET = 'shared-webhook-secret';

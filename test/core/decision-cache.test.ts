@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createDiditClient, type DiditClient } from '../../src/didit/client.ts';
 import { DiditUnavailableError } from '../../src/didit/errors.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
-import { createDecisionCache } from '../../src/server/decision-cache.ts';
+import { createDecisionCache } from '../../src/core/decision-cache.ts';
 
 let sandbox: Sandbox;
 let client: DiditClient;

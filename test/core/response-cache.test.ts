@@ -5,8 +5,8 @@ import {
   SessionStatusDocument,
   UpdateSessionStatusDocument,
 } from '../../src/generated/graphql.ts';
-import { createResponseCache } from '../../src/server/response-cache.ts';
-import { codes, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { createResponseCache } from '../../src/core/response-cache.ts';
+import { codes, startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 const answer = (body: string) => ({ status: 200, headers: {}, body, operation: 'Q' });
 const A = '11111111-1111-4111-8111-111111111111';

@@ -6,7 +6,7 @@ import { loadConfig } from '../../src/config.ts';
 import { startGateway } from '../../src/gateway.ts';
 import { CreateSessionDocument, FullDecisionDocument } from '../../src/generated/graphql.ts';
 import { createSandbox } from '../../src/sandbox/server.ts';
-import { CapturedLogs, startTestGateway, TEST_JWT_SECRET, type TestGateway } from '../helpers/gateway.ts';
+import { CapturedLogs, startTestGateway, TEST_JWT_SECRET, type TestGateway } from '../support/gateway.ts';
 
 describe('readiness and metrics', () => {
   let gw: TestGateway;

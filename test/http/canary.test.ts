@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { CreateSessionDocument, FullDecisionDocument, GenerateSessionPdfDocument, UpdateSessionStatusDocument } from '../../src/generated/graphql.ts';
-import { STATUS_SUBSCRIPTION, subscribeSse } from '../helpers/subscriptions.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { STATUS_SUBSCRIPTION, subscribeSse } from '../support/subscriptions.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 /** Recognisable personal data and secrets: none may appear in a log line or an error. */
 const PERSON = {
@@ -56,7 +56,7 @@ it('a whole flow with recognisable personal data leaves none of it, nor any secr
   keep(await gw.post(reviewer, 'mutation($i: UpdateSessionStatusInput!) { updateSessionStatus(input: $i) { session { id } } }', { i: { sessionId: id, status: 'APPROVED', comment: `${PERSON.full_name} ${'x'.repeat(1000)}` } }));
   for (const fault of ['malformed', 'status', 'drop'] as const) {
     gw.sandboxInstance.injectFault({ kind: fault, endpoint: 'decision', times: 5 });
-    gw.services.decisions.delete(id);
+    gw.services.decisionCache.delete(id);
     keep(await gw.run(reviewer, FullDecisionDocument, { id }));
     gw.sandboxInstance.clearFaults();
   }

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { checkCallback } from '../../src/server/callback-policy.ts';
+import { checkCallback } from '../../src/core/callback-policy.ts';
 import persisted from '../../src/generated/persisted-documents.json' with { type: 'json' };
-import { codes, startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { subscribeWs } from '../helpers/subscriptions.ts';
+import { codes, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { subscribeWs } from '../support/subscriptions.ts';
 
 const ID = '00000000-0000-4000-8000-000000000000';
 

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { isSessionId } from '../didit/session-id.ts';
+import { pdfFileName } from '../lib/pdf-file-name.ts';
 
 export interface PdfLink {
   url: string;
@@ -35,7 +36,7 @@ export function createPdfLinks(options: { publicUrl: string; secret?: string; tt
       return {
         url: `${options.publicUrl}/reports/${id}.pdf?expires=${expiresAt}&signature=${signature}`,
         expiresAt,
-        filename: `session_${id}.pdf`,
+        filename: pdfFileName(id),
       };
     },
     verify(pathname, searchParams) {

@@ -1,14 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getCORSHeadersByRequestAndOptions, sendNodeResponse, type CORSOptions } from '@whatwg-node/server';
-import { getOperationAST, type ExecutionResult, type OperationTypeNode } from 'graphql';
-import { processRegularResult, type GraphQLParams, type Plugin } from 'graphql-yoga';
-import type { Caller } from './access.ts';
-import type { Authenticate } from './auth.ts';
-import type { GatewayContext, Services } from './context.ts';
-import type { CachedResponse } from './response-cache.ts';
-import { readBody } from './read-body.ts';
-import { requestUrl } from './request-url.ts';
-import type { Gateway } from './yoga.ts';
+import type { ExecutionResult } from 'graphql';
+import { processRegularResult, type GraphQLParams } from 'graphql-yoga';
+import type { Caller } from '../../core/access.ts';
+import type { Authenticate } from '../../core/auth.ts';
+import type { GatewayContext, Services } from '../../core/context.ts';
+import type { CachedResponse } from '../../core/response-cache.ts';
+import { readBody } from '../../lib/read-body.ts';
+import { requestUrl } from '../../lib/request-url.ts';
+import { FAST_PATH, HAND_OVER, type Ran } from './plugins.ts';
+import type { YogaServer } from './yoga.ts';
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
 
@@ -30,36 +31,6 @@ export function jsonMediaType(accept: string | undefined): MediaType | null {
     else return null;
   }
   return chosen;
-}
-
-/** Set on the context of operations the fast path runs: what ran, once it runs. */
-const FAST_PATH = Symbol('json fast path');
-interface Ran {
-  type?: OperationTypeNode;
-  name?: string;
-}
-/** What a subscription started by the fast path returns instead of starting. */
-const HAND_OVER: ExecutionResult = Object.freeze({});
-
-/**
- * Must be the first of the gateway's plugins. Subscriptions are Yoga's to stream (SSE) or refuse
- * (406): one reaching the fast path stops before any other plugin's hook or resolver runs, and
- * the request goes to Yoga. Other operations say what they are (the answer cache keeps queries).
- */
-export function useFastPathHooks(): Plugin {
-  const ranOf = (context: unknown) => (context as Record<symbol, Ran | undefined>)[FAST_PATH];
-  return {
-    onSubscribe({ args, setResultAndStopExecution }) {
-      if (ranOf(args.contextValue)) setResultAndStopExecution(HAND_OVER);
-    },
-    onExecute({ args }) {
-      const ran = ranOf(args.contextValue);
-      if (!ran) return;
-      const operation = getOperationAST(args.document, args.operationName);
-      ran.type = operation?.operation;
-      ran.name = operation?.name?.value;
-    },
-  };
 }
 
 /** What `processRegularResult` builds, captured instead of a fetch `Response`. */
@@ -123,14 +94,14 @@ class RequestView {
  * HTTP. Anything else (GET, SSE, other content types, odd bodies, a failing params hook) goes to
  * Yoga unchanged, so both paths answer alike.
  */
-export function createGraphqlFastPath(gateway: Gateway, services: Services, authenticate: Authenticate, cors: CORSOptions | false) {
-  const { responses, decisions, rateLimit, metrics } = services;
+export function createGraphqlFastPath(yoga: YogaServer, services: Services, authenticate: Authenticate, cors: CORSOptions | false) {
+  const { responses, decisionCache, rateLimit, metrics } = services;
 
   const viaYoga = async (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const headers = new Headers();
     for (let i = 0; i < req.rawHeaders.length; i += 2) headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-    const request = new gateway.fetchAPI.Request(requestUrl(req).href, { method: 'POST', headers, body: new Uint8Array(body) });
-    const response = await gateway.handle(request, { req, res });
+    const request = new yoga.fetchAPI.Request(requestUrl(req).href, { method: 'POST', headers, body: new Uint8Array(body) });
+    const response = await yoga.handle(request, { req, res });
     await sendNodeResponse(response, res, req, true);
   };
 
@@ -183,7 +154,7 @@ export function createGraphqlFastPath(gateway: Gateway, services: Services, auth
     if (params) {
       try {
         // Subscriptions come back as HAND_OVER (see above), so the result is a single one.
-        result = ((await gateway.getResultForParams({ params, request }, context as never)) ?? HAND_OVER) as ExecutionResult;
+        result = ((await yoga.getResultForParams({ params, request }, context as never)) ?? HAND_OVER) as ExecutionResult;
       } catch {
         // A params hook refused (e.g. an unknown trusted document) before anything ran.
         result = HAND_OVER;
@@ -202,7 +173,7 @@ export function createGraphqlFastPath(gateway: Gateway, services: Services, auth
     const { readSessions } = context as unknown as Partial<GatewayContext>;
     const ran = context[FAST_PATH];
     if (key && ran.type === 'query' && !result.errors && readSessions?.size) {
-      const ttl = Math.min(...[...readSessions].map((id) => decisions.remainingTtl(id)));
+      const ttl = Math.min(...[...readSessions].map((id) => decisionCache.remainingTtl(id)));
       if (ttl > 0) responses.set(key, { ...response, operation: ran.name }, readSessions, ttl, generation);
     }
     return true;

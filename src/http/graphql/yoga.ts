@@ -2,20 +2,18 @@ import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
 import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { GraphQLError, NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
-import { createYoga, isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
+import { NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { CORSOptions } from '@whatwg-node/server';
-import type { Config } from '../config.ts';
-import { schema } from '../schema/index.ts';
-import type { Caller } from './access.ts';
-import type { Authenticate } from './auth.ts';
-import { createContext, type GatewayContext, type Services } from './context.ts';
-import { toClientError } from './errors.ts';
-import { useFastPathHooks } from './graphql-fast-path.ts';
-import { useOperationObserver } from './operation-log.ts';
-import { useCallerRateLimit } from './rate-limit.ts';
+import type { Config } from '../../config.ts';
+import { schema } from '../../schema/index.ts';
+import type { Caller } from '../../core/access.ts';
+import type { Authenticate } from '../../core/auth.ts';
+import { createContext, type GatewayContext, type Services } from '../../core/context.ts';
+import { toClientError } from '../../core/client-errors.ts';
+import { useCallerRateLimit, useFastPathHooks, useOperationObserver, useVariableErrorCodes } from './plugins.ts';
 
-export interface GatewayOptions {
+export interface YogaServerOptions {
   services: Services;
   authenticate: Authenticate;
   /** Trusted documents: hash -> document text. Required when `config.trustedDocuments` is on. */
@@ -26,32 +24,10 @@ export interface GatewayOptions {
   plugins?: Plugin[];
 }
 
-export type Gateway = YogaServerInstance<Record<string, unknown>, GatewayContext>;
+export type YogaServer = YogaServerInstance<Record<string, unknown>, GatewayContext>;
 
 /** Custom header a browser cannot send cross-site without a CORS preflight. */
 const CSRF_HEADER = 'x-graphql-csrf';
-
-/**
- * graphql-js reports a variable that a scalar or enum refuses without a code; the contract says
- * BAD_USER_INPUT. Such errors are the only ones that end an execution before it produces data.
- */
-function useVariableErrorCodes(): Plugin {
-  return {
-    onExecute: () => ({
-      onExecuteDone({ result, setResult }) {
-        if (isAsyncIterable(result) || result.data !== undefined || !result.errors) return;
-        setResult({
-          ...result,
-          errors: result.errors.map((error) =>
-            error.extensions?.code
-              ? error
-              : new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, code: 'BAD_USER_INPUT' } }),
-          ),
-        });
-      },
-    }),
-  };
-}
 
 /**
  * Which browser pages may call the gateway. Callers authenticate with a bearer token, never a
@@ -63,7 +39,7 @@ export function corsOptions(config: Config): CORSOptions | false {
 }
 
 /** Builds the GraphQL endpoint; it never listens (see `http.ts` and `index.ts`). */
-export async function createGateway(options: GatewayOptions): Promise<Gateway> {
+export async function createYogaServer(options: YogaServerOptions): Promise<YogaServer> {
   const { services, authenticate } = options;
   const { config, log } = services;
   const { limits } = config;

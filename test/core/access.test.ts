@@ -2,9 +2,9 @@ import { generateKeyPair, exportJWK, SignJWT, type JWK } from 'jose';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAuthenticator } from '../../src/server/auth.ts';
+import { createAuthenticator } from '../../src/core/auth.ts';
 import { CreateSessionDocument, FullDecisionDocument, GenerateSessionPdfDocument, SessionsStatusDocument, UpdateSessionStatusDocument } from '../../src/generated/graphql.ts';
-import { codes, startTestGateway, TEST_JWT_SECRET, type TestGateway } from '../helpers/gateway.ts';
+import { codes, startTestGateway, TEST_JWT_SECRET, type TestGateway } from '../support/gateway.ts';
 
 const key = new TextEncoder().encode(TEST_JWT_SECRET);
 let gw: TestGateway;

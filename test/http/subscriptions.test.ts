@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CreateSessionDocument } from '../../src/generated/graphql.ts';
-import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs, type LiveSubscription } from '../helpers/subscriptions.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs, type LiveSubscription } from '../support/subscriptions.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 let gw: TestGateway;
 let applicant: string;

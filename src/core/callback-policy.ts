@@ -1,4 +1,4 @@
-import { isLoopback } from '../config.ts';
+import { isLoopback } from '../lib/url.ts';
 
 /**
  * Whether `createSession.callback` may be used: Didit sends the applicant's browser there when the

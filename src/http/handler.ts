@@ -1,15 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { DiditError } from '../didit/errors.ts';
-import type { Authenticate } from './auth.ts';
-import type { Services } from './context.ts';
-import { createGraphqlFastPath } from './graphql-fast-path.ts';
-import { pathnameOf, requestUrl } from './request-url.ts';
-import { corsOptions, type Gateway } from './yoga.ts';
+import { pdfFileName } from '../lib/pdf-file-name.ts';
+import { sendJson } from '../lib/send-json.ts';
+import type { Authenticate } from '../core/auth.ts';
+import type { Services } from '../core/context.ts';
+import { createGraphqlFastPath } from './graphql/fast-path.ts';
+import { pathnameOf, requestUrl } from '../lib/request-url.ts';
+import { corsOptions, type YogaServer } from './graphql/yoga.ts';
 
 export interface HttpHandlerOptions {
   services: Services;
-  gateway: Gateway;
+  yoga: YogaServer;
   authenticate: Authenticate;
   /** Extra routes, tried before GraphQL: return true when handled. */
   routes?: Array<(req: IncomingMessage, res: ServerResponse, pathname: string) => boolean | Promise<boolean>>;
@@ -20,9 +22,9 @@ export interface HttpHandlerOptions {
  * (PDF downloads, webhooks) are plain node handlers beside it.
  */
 export function createHttpHandler(options: HttpHandlerOptions) {
-  const { services, gateway, authenticate } = options;
+  const { services, yoga, authenticate } = options;
   const { limits } = services.config;
-  const fastPath = createGraphqlFastPath(gateway, services, authenticate, corsOptions(services.config));
+  const fastPath = createGraphqlFastPath(yoga, services, authenticate, corsOptions(services.config));
 
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -37,7 +39,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
           if (!(length <= limits.maxBodyBytes)) return sendJson(res, 413, { error: `Request body over ${limits.maxBodyBytes} bytes` });
           if (await fastPath(req, res)) return;
         }
-        return await gateway.requestListener(req, res);
+        return await yoga.requestListener(req, res);
       }
       sendJson(res, 404, { error: 'Not found' });
     } catch (error) {
@@ -46,17 +48,6 @@ export function createHttpHandler(options: HttpHandlerOptions) {
       else res.destroy();
     }
   };
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  res.end(text);
 }
 
 /**
@@ -82,7 +73,7 @@ async function serveReport(services: Services, req: IncomingMessage, res: Server
   }
   res.writeHead(200, {
     'content-type': 'application/pdf',
-    'content-disposition': `attachment; filename="session_${sessionId}.pdf"`,
+    'content-disposition': `attachment; filename="${pdfFileName(sessionId)}"`,
     'cache-control': 'no-store',
     'x-content-type-options': 'nosniff',
     ...(pdf.contentLength !== undefined ? { 'content-length': String(pdf.contentLength) } : {}),

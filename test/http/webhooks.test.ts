@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { canonicalJson, signWebhookBody } from '../../src/didit/webhook-signature.ts';
-import type { StatusEvent } from '../../src/server/status-events.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import type { StatusEvent } from '../../src/core/status-events.ts';
+import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 const SECRET = 'current-webhook-secret';
 const OLD_SECRET = 'previous-webhook-secret';
@@ -137,7 +137,7 @@ describe('webhook idempotency and order', () => {
 
   it("drops the decision cache's copy of the session", async () => {
     const id = '6f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
-    const dropped = vi.spyOn(gw.services.decisions, 'delete');
+    const dropped = vi.spyOn(gw.services.decisionCache, 'delete');
     const raw = JSON.stringify(delivery({ session_id: id }));
     await send(raw, signed(raw));
     await vi.waitFor(() => expect(dropped).toHaveBeenCalledWith(id));

@@ -1,0 +1,104 @@
+/**
+ * The gateway's own envelop plugins, used by the Yoga server (`yoga.ts`) and, through it, by the
+ * JSON fast path and the WebSocket server.
+ */
+import { GraphQLError, getOperationAST, type ExecutionResult, type OperationTypeNode } from 'graphql';
+import { isAsyncIterable, type Plugin } from 'graphql-yoga';
+import type { Logger } from 'pino';
+import type { GatewayContext } from '../../core/context.ts';
+import type { Metrics } from '../../core/metrics.ts';
+import type { RateLimit } from '../../core/rate-limit.ts';
+
+/** Set on the context of operations the fast path runs: what ran, once it runs. */
+export const FAST_PATH = Symbol('json fast path');
+export interface Ran {
+  type?: OperationTypeNode;
+  name?: string;
+}
+/** What a subscription started by the fast path returns instead of starting. */
+export const HAND_OVER: ExecutionResult = Object.freeze({});
+
+/**
+ * Must be the first of the gateway's plugins. Subscriptions are Yoga's to stream (SSE) or refuse
+ * (406): one reaching the fast path stops before any other plugin's hook or resolver runs, and
+ * the request goes to Yoga. Other operations say what they are (the answer cache keeps queries).
+ */
+export function useFastPathHooks(): Plugin {
+  const ranOf = (context: unknown) => (context as Record<symbol, Ran | undefined>)[FAST_PATH];
+  return {
+    onSubscribe({ args, setResultAndStopExecution }) {
+      if (ranOf(args.contextValue)) setResultAndStopExecution(HAND_OVER);
+    },
+    onExecute({ args }) {
+      const ran = ranOf(args.contextValue);
+      if (!ran) return;
+      const operation = getOperationAST(args.document, args.operationName);
+      ran.type = operation?.operation;
+      ran.name = operation?.name?.value;
+    },
+  };
+}
+
+/**
+ * graphql-js reports a variable that a scalar or enum refuses without a code; the contract says
+ * BAD_USER_INPUT. Such errors are the only ones that end an execution before it produces data.
+ */
+export function useVariableErrorCodes(): Plugin {
+  return {
+    onExecute: () => ({
+      onExecuteDone({ result, setResult }) {
+        if (isAsyncIterable(result) || result.data !== undefined || !result.errors) return;
+        setResult({
+          ...result,
+          errors: result.errors.map((error) =>
+            error.extensions?.code
+              ? error
+              : new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, code: 'BAD_USER_INPUT' } }),
+          ),
+        });
+      },
+    }),
+  };
+}
+
+/** The limit applied before anything executes or reaches Didit. */
+export function useCallerRateLimit(limit: RateLimit): Plugin {
+  const take = (context: GatewayContext & { req?: { socket?: { remoteAddress?: string } } }) =>
+    limit.take(context.caller, context.req?.socket?.remoteAddress);
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const error = take(args.contextValue as never);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const error = take(args.contextValue as never);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+  };
+}
+
+/**
+ * Every GraphQL operation, measured (metrics) and, at debug level, logged in one line: its name,
+ * type, duration and error codes. Never the document text, the variables or the caller, which
+ * may hold personal data.
+ */
+export function useOperationObserver(log: Logger, metrics: Metrics): Plugin {
+  return {
+    onExecute({ args }) {
+      const started = performance.now();
+      const operation = getOperationAST(args.document, args.operationName);
+      return {
+        onExecuteDone({ result }) {
+          const seconds = (performance.now() - started) / 1000;
+          const errors = isAsyncIterable(result) ? [] : (result.errors ?? []).map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+          const name = operation?.name?.value;
+          const type = operation?.operation ?? 'unknown';
+          metrics.operation(name, type, seconds, errors);
+          if (log.isLevelEnabled('debug')) {
+            log.debug({ operation: name ?? 'anonymous', type, durationMs: Math.round(seconds * 1000), errors }, 'graphql operation');
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,2 @@
+/** The file name Didit gives a session's report. */
+export const pdfFileName = (sessionId: string) => `session_${sessionId}.pdf`;
