@@ -30,9 +30,15 @@ export interface Config {
   /** No Didit credentials: the simulator runs in-process and the gateway talks to it. */
   sandbox: boolean;
   didit: {
+    /** Which Didit API: v3 with `DIDIT_API_KEY`, v1 with client credentials (and in sandbox mode unless `SANDBOX_API_VERSION=v3`). */
+    api: 'v1' | 'v3';
+    /** v1: client credentials and the token origin. */
     clientId: string;
     clientSecret: string;
     authUrl: string;
+    /** v3: the API key, and the workflow `createSession` runs when the caller names none. */
+    apiKey: string;
+    defaultWorkflowId?: string;
     apiUrl: string;
     connectTimeoutMs: number;
     headersTimeoutMs: number;
@@ -47,7 +53,7 @@ export interface Config {
   decisionCache: { ttlActiveMs: number; ttlFinalMs: number; max: number };
   /** Query answers kept per caller for repeated reads (0: off); they live no longer than their decisions. */
   responseCacheMax: number;
-  sandboxServer: { port: number; clientId: string; clientSecret: string };
+  sandboxServer: { port: number; clientId: string; clientSecret: string; apiKey: string };
   /** Secrets that may sign Didit webhooks; several during a rotation. Empty: webhooks are refused. */
   webhookSecrets: string[];
   auth: {
@@ -127,12 +133,23 @@ export function loadConfig(env: Env = process.env): Config {
     const missing = clientId === undefined ? 'DIDIT_CLIENT_ID' : 'DIDIT_CLIENT_SECRET';
     throw new ConfigError(missing, 'must be set together with the other Didit credential (set both, or neither for sandbox mode)');
   }
-  const sandbox = clientId === undefined;
+  const apiKey = secret('DIDIT_API_KEY', 16);
+  if (apiKey !== undefined && clientId !== undefined) {
+    throw new ConfigError('DIDIT_API_KEY', 'and DIDIT_CLIENT_ID/DIDIT_CLIENT_SECRET are both set: set the API key for Didit v3, or the client credentials for v1, not both');
+  }
+  const sandbox = clientId === undefined && apiKey === undefined;
+  const sandboxApi = read('SANDBOX_API_VERSION') ?? 'v1';
+  if (sandboxApi !== 'v1' && sandboxApi !== 'v3') throw new ConfigError('SANDBOX_API_VERSION', 'must be v1 or v3');
+  const defaultWorkflowId = read('DIDIT_WORKFLOW_ID');
+  if (defaultWorkflowId !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(defaultWorkflowId)) {
+    throw new ConfigError('DIDIT_WORKFLOW_ID', 'must be a workflow id (a UUID)');
+  }
 
   const sandboxServer = {
     port: int('SANDBOX_PORT', 4010, 0, 65535),
     clientId: read('SANDBOX_CLIENT_ID') ?? 'sandbox-client',
     clientSecret: read('SANDBOX_CLIENT_SECRET') ?? 'sandbox-secret',
+    apiKey: read('SANDBOX_API_KEY') ?? 'sandbox-api-key-0123456789',
   };
 
   const logLevel = read('LOG_LEVEL') ?? 'info';
@@ -190,8 +207,11 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     sandbox,
     didit: {
+      api: apiKey !== undefined || (sandbox && sandboxApi === 'v3') ? 'v3' : 'v1',
       clientId: clientId ?? sandboxServer.clientId,
       clientSecret: clientSecret ?? sandboxServer.clientSecret,
+      apiKey: apiKey ?? sandboxServer.apiKey,
+      defaultWorkflowId,
       authUrl: origin('DIDIT_AUTH_URL', 'https://apx.didit.me')!,
       apiUrl: origin('DIDIT_API_URL', 'https://verification.didit.me')!,
       connectTimeoutMs: int('DIDIT_CONNECT_TIMEOUT_MS', 5000, 1, 120_000),

@@ -68,6 +68,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     const instance = createSandbox({
       clientId: config.sandboxServer.clientId,
       clientSecret: config.sandboxServer.clientSecret,
+      apiKey: config.sandboxServer.apiKey,
       ...options.sandbox,
     });
     const { url } = await instance.listen(config.sandboxServer.port, '127.0.0.1');
@@ -87,8 +88,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     redisConnected: () => events.connected(),
     breakerOpen: () => breakerGauge[client.breakerState()],
   });
+  const { api, clientId, clientSecret, authUrl, apiKey, ...common } = didit;
   const client = createDiditClient({
-    ...didit,
+    ...(api === 'v3' ? { apiKey } : { clientId, clientSecret, authUrl }),
+    ...common,
     onCall: ({ endpoint, status, durationMs }) => {
       metrics.upstreamCall(endpoint, status, durationMs / 1000);
       if (log.isLevelEnabled('debug')) log.debug({ endpoint, status, durationMs: Math.round(durationMs) }, 'didit call');

@@ -1,7 +1,7 @@
 import DataLoader from 'dataloader';
 import type { Logger } from 'pino';
 import type { Config } from '../config.ts';
-import type { DiditClient } from '../didit/client.ts';
+import type { DiditClient } from '../didit/port.ts';
 import type { Decision } from '../didit/types.ts';
 import type { Caller } from './access.ts';
 import type { DecisionCache } from './decision-cache.ts';

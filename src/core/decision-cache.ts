@@ -1,5 +1,5 @@
 import { LRUCache } from 'lru-cache';
-import type { DiditClient } from '../didit/client.ts';
+import type { DiditClient } from '../didit/port.ts';
 import { DiditRateLimitedError, DiditUnavailableError } from '../didit/errors.ts';
 import type { Decision } from '../didit/types.ts';
 

@@ -12,7 +12,8 @@ export type DiditErrorCode =
   | 'DIDIT_RATE_LIMITED'
   | 'DIDIT_UNAVAILABLE'
   | 'DIDIT_BAD_RESPONSE'
-  | 'DIDIT_INVALID_INPUT';
+  | 'DIDIT_INVALID_INPUT'
+  | 'DIDIT_ABORTED';
 
 export class DiditError extends Error {
   override name = 'DiditError';
@@ -72,6 +73,16 @@ export class DiditRateLimitedError extends DiditError {
 export class DiditUnavailableError extends DiditError {
   constructor(reason: string, status?: number) {
     super('DIDIT_UNAVAILABLE', `Didit is unavailable: ${reason}`, status);
+  }
+}
+
+/**
+ * Our own caller gave up (a client left a download): not a Didit failure, so the circuit breaker
+ * does not count it.
+ */
+export class DiditAbortedError extends DiditError {
+  constructor() {
+    super('DIDIT_ABORTED', 'The request to Didit was cancelled by its caller');
   }
 }
 

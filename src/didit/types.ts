@@ -1,5 +1,6 @@
 /**
- * Didit's wire shapes, snake_case, exactly as the v1 API sends them.
+ * Didit's wire shapes, snake_case, exactly as the v1 API sends them. The v3 adapter (`v3.ts`)
+ * maps v3's answers onto the same shapes and adds what only v3 has (`Decision.v3`).
  * Nothing here is trusted: `client.ts` checks the parts it relies on, and the GraphQL layer maps
  * every field defensively (an unknown status becomes UNKNOWN, a missing object becomes null).
  */
@@ -14,6 +15,9 @@ export const SESSION_STATUSES = [
   'Abandoned',
   'Expired',
   'Kyc Expired',
+  // v3 only: a reviewer asked for steps again; a business (KYB) session waits for its people.
+  'Resubmitted',
+  'Awaiting User',
 ] as const;
 export type SessionStatus = (typeof SESSION_STATUSES)[number];
 
@@ -48,9 +52,19 @@ export interface CreateSessionResponse {
   session_token: string;
   vendor_data: string | null;
   status: string;
-  callback: string;
+  callback: string | null;
   url: string;
-  features: string;
+  /** v1 only. */
+  features?: string;
+  /** v3 only. */
+  workflow_id?: string | null;
+  metadata?: unknown;
+}
+
+/** v3: a step to do again, as `update-status` takes it (`{"node_id": "feature_ocr", "feature": "OCR"}`). */
+export interface ResubmitNode {
+  node_id: string;
+  feature?: string;
 }
 
 export interface UpdateStatusRequest {
@@ -63,6 +77,8 @@ export interface UpdateStatusResponse {
 }
 
 export interface Kyc {
+  /** v3: the workflow step this came from. */
+  node_id?: string;
   status: string | null;
   ocr_status: string | null;
   epassport_status: string | null;
@@ -110,6 +126,8 @@ export interface AmlHit {
 }
 
 export interface Aml {
+  /** v3: the workflow step this came from. */
+  node_id?: string;
   status: string | null;
   total_hits: number;
   score: number | null;
@@ -135,6 +153,8 @@ export interface GeoPoint {
 }
 
 export interface Location {
+  /** v3: the workflow step this came from. */
+  node_id?: string;
   status: string | null;
   device_brand: string | null;
   device_model: string | null;
@@ -160,6 +180,7 @@ export interface Location {
 }
 
 export interface Warning {
+  node_id?: string;
   feature: string;
   risk: string;
   additional_data: unknown;
@@ -192,6 +213,32 @@ export interface Decision {
   reviews: Review[];
   extra_images: string[];
   created_at: string | null;
+  /** What only Didit's v3 API tells, mapped by `v3.ts`; absent in v1. */
+  v3?: DecisionV3;
+}
+
+/** A v3 feature item we pass on field by field in the schema (`node_id`, `status`, `warnings`, …). */
+export type FeatureItem = Record<string, unknown> & { node_id?: unknown; status?: unknown };
+
+/**
+ * v3's per-step lists (`null` until the step has run). The ID, AML and IP steps use the v1 shapes
+ * (their fields are the same), the others are passed through as they came.
+ */
+export interface DecisionV3 {
+  workflow_id: string | null;
+  metadata: unknown;
+  expected_details: unknown;
+  contact_details: unknown;
+  id_verifications: Kyc[] | null;
+  nfc_verifications: FeatureItem[] | null;
+  liveness_checks: FeatureItem[] | null;
+  face_matches: FeatureItem[] | null;
+  poa_verifications: FeatureItem[] | null;
+  phone_verifications: FeatureItem[] | null;
+  email_verifications: FeatureItem[] | null;
+  aml_screenings: Aml[] | null;
+  ip_analyses: Location[] | null;
+  database_validations: FeatureItem[] | null;
 }
 
 /** The body of a status webhook, from Didit or the sandbox. */

@@ -3,12 +3,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Services } from '../core/context.ts';
 import { sendJson } from '../lib/send-json.ts';
 
-/** How long readiness waits for a Didit token it does not hold yet. */
+/** How long readiness waits for a Didit token it does not hold yet (v1). */
 const TOKEN_CHECK_TIMEOUT_MS = 3000;
 
 /**
  * `/readiness` and `/metrics`, for operators (`/health`, liveness, is answered in `http.ts`).
- * Ready means: configuration loaded (we are running), a Didit token held or obtainable, Redis
+ * Ready means: configuration loaded (we are running), a Didit token held or obtainable (v1) or an API key (v3), Redis
  * connected when configured, and not draining. Metrics are Prometheus text: keep the endpoint on
  * an internal network, or set METRICS_TOKEN so that only your scraper reads it.
  */
@@ -22,12 +22,11 @@ export function createOperationsRoutes(options: { services: Services; isDraining
     return given.length === expected.length && timingSafeEqual(given, expected);
   };
 
-  async function tokenObtainable(): Promise<boolean> {
-    if (services.didit.tokens.hasValidToken()) return true;
+  async function credentialsUsable(): Promise<boolean> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), TOKEN_CHECK_TIMEOUT_MS)));
     try {
-      return await Promise.race([services.didit.tokens.get().then(() => true, () => false), timeout]);
+      return await Promise.race([services.didit.credentialsUsable(), timeout]);
     } finally {
       clearTimeout(timer);
     }
@@ -37,7 +36,7 @@ export function createOperationsRoutes(options: { services: Services; isDraining
     if (pathname === '/readiness') {
       const checks = {
         draining: options.isDraining(),
-        diditToken: await tokenObtainable(),
+        diditToken: await credentialsUsable(),
         redis: services.events.connected(),
         diditCircuit: services.didit.breakerState(),
       };

@@ -40,6 +40,8 @@ export interface SandboxOptions {
   clientId?: string;
   /** Default 'sandbox-secret'. */
   clientSecret?: string;
+  /** The `x-api-key` the v3 API takes. Default 'sandbox-api-key-0123456789'. */
+  apiKey?: string;
   /** Lifetime of access tokens. Default 3600. */
   tokenTtlSeconds?: number;
   webhookUrl?: string;

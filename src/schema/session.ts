@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { MAX_COMMENT_LENGTH, MAX_VENDOR_DATA_LENGTH } from '../didit/client.ts';
+import { MAX_COMMENT_LENGTH, MAX_VENDOR_DATA_LENGTH } from '../didit/checks.ts';
 import { DiditNotFoundError } from '../didit/errors.ts';
 import { isSessionId } from '../didit/session-id.ts';
 import type { CreateSessionResponse, Decision as WireDecision } from '../didit/types.ts';
@@ -186,7 +186,7 @@ builder.mutationFields((t) => ({
       if (input.comment != null && input.comment.length > MAX_COMMENT_LENGTH) {
         throw badInput(`The comment is at most ${MAX_COMMENT_LENGTH} characters`, { argument: 'input.comment' });
       }
-      await ctx.services.didit.updateStatus(id, input.status, input.comment ?? undefined);
+      await ctx.services.didit.updateStatus(id, { status: input.status, comment: input.comment ?? undefined });
       ctx.services.decisionCache.delete(id);
       ctx.decisionLoader.clear(id);
       return { session: await loadVisibleSession(ctx, id) };

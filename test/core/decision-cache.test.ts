@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createDiditClient, type DiditClient } from '../../src/didit/client.ts';
+import { createDiditClient } from '../../src/didit/client.ts';
+import type { DiditV1Client as DiditClient } from '../../src/didit/v1.ts';
 import { DiditUnavailableError } from '../../src/didit/errors.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
 import { createDecisionCache } from '../../src/core/decision-cache.ts';

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createDiditClient, type DiditClient, type DiditClientOptions } from '../../src/didit/client.ts';
+import { createDiditClient } from '../../src/didit/client.ts';
+import type { DiditV1Client as DiditClient, DiditV1Options as DiditClientOptions } from '../../src/didit/v1.ts';
 import {
   DiditBadRequestError,
   DiditBadResponseError,
@@ -129,7 +130,7 @@ describe('Didit client against the sandbox', () => {
     const { session_id } = await client.createSession({ callback: CALLBACK });
     await sandbox.complete(session_id, 'In Review');
     sandbox.injectFault({ kind: 'drop', endpoint: 'update' });
-    await expect(client.updateStatus(session_id, 'Approved')).rejects.toBeInstanceOf(DiditUnavailableError);
+    await expect(client.updateStatus(session_id, { status: 'Approved' })).rejects.toBeInstanceOf(DiditUnavailableError);
     expect(count(sandbox, 'update')).toBe(1);
   });
 
@@ -203,15 +204,15 @@ describe('Didit client against the sandbox', () => {
     for (const id of badIds) {
       await expect(client.getDecision(id)).rejects.toBeInstanceOf(DiditInvalidInputError);
       await expect(client.streamPdf(id)).rejects.toBeInstanceOf(DiditInvalidInputError);
-      await expect(client.updateStatus(id, 'Approved')).rejects.toBeInstanceOf(DiditInvalidInputError);
+      await expect(client.updateStatus(id, { status: 'Approved' })).rejects.toBeInstanceOf(DiditInvalidInputError);
     }
     for (const features of [['NFC'], ['FACE', 'AML'], [], ['OCR', 'SELFIE'], ['ocr']]) {
       await expect(client.createSession({ callback: CALLBACK, features })).rejects.toBeInstanceOf(DiditInvalidInputError);
     }
     await expect(client.createSession({ callback: 'javascript:alert(1)' })).rejects.toBeInstanceOf(DiditInvalidInputError);
     const id = '11111111-2222-3333-4444-555555555555';
-    await expect(client.updateStatus(id, 'In Review' as 'Approved')).rejects.toBeInstanceOf(DiditInvalidInputError);
-    await expect(client.updateStatus(id, 'Approved', 'x'.repeat(1001))).rejects.toBeInstanceOf(DiditInvalidInputError);
+    await expect(client.updateStatus(id, { status: 'In Review' as 'Approved' })).rejects.toBeInstanceOf(DiditInvalidInputError);
+    await expect(client.updateStatus(id, { status: 'Approved', comment: 'x'.repeat(1001) })).rejects.toBeInstanceOf(DiditInvalidInputError);
     expect(sandbox.requests).toEqual([]);
   });
 

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { createDiditClient, type DiditClient, type DiditClientOptions } from '../../src/didit/client.ts';
+import { createDiditClient } from '../../src/didit/client.ts';
+import type { DiditV1Client as DiditClient, DiditV1Options as DiditClientOptions } from '../../src/didit/v1.ts';
 import { DiditNotFoundError, DiditRateLimitedError, DiditUnavailableError } from '../../src/didit/errors.ts';
 import type { BreakerState } from '../../src/didit/resilience.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';

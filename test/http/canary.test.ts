@@ -1,3 +1,4 @@
+import type { DiditV1Client } from '../../src/didit/v1.ts';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { CreateSessionDocument, FullDecisionDocument, GenerateSessionPdfDocument, UpdateSessionStatusDocument } from '../../src/generated/graphql.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse } from '../support/subscriptions.ts';
@@ -69,7 +70,7 @@ it('a whole flow with recognisable personal data leaves none of it, nor any secr
   const badLink = await (await fetch(`${gw.url}${link.pathname}?expires=1&signature=x`)).text();
   const webhook = await (await fetch(`${gw.url}/webhooks/didit`, { method: 'POST', headers: { 'x-signature': 'ab', 'x-timestamp': '1' }, body: JSON.stringify({ full_name: PERSON.full_name }) })).text();
 
-  const diditToken = await gw.services.didit.tokens.get();
+  const diditToken = await (gw.services.didit as DiditV1Client).tokens.get();
   const forbidden = [...Object.values(PERSON), ...Object.values(SECRETS), SUB, applicant, reviewer, diditToken, link.searchParams.get('signature')!];
   const logs = gw.logs.text;
   const errorText = JSON.stringify(errors) + badLink + webhook;
