@@ -1,9 +1,10 @@
 import { isLoopback, parseUrl } from './lib/url.ts';
 
 /**
- * The gateway's whole environment, described in one place. `loadConfig(env)` is pure: it reads
- * the given variables, applies defaults, and throws a `ConfigError` naming the first bad variable.
- * Messages never include a variable's value, so a secret set in the wrong place is not printed.
+ * The environment, described in one place: the gateway's (`loadConfig`) and the standalone
+ * sandbox's (`loadSandboxConfig`, `npm run sandbox`). Both are pure: they read the given
+ * variables, apply defaults, and throw a `ConfigError` naming the first bad variable. Messages
+ * never include a variable's value, so a secret set in the wrong place is not printed.
  */
 
 export class ConfigError extends Error {
@@ -11,6 +12,26 @@ export class ConfigError extends Error {
   constructor(readonly variable: string, problem: string) {
     super(`${variable} ${problem}`);
   }
+}
+
+/** `npm run sandbox`: where the simulator listens and the options it is created with. */
+export interface SandboxConfig {
+  port: number;
+  host: string;
+  /** Options of `createSandbox` (sandbox/server.ts); the unset optional ones stay off. */
+  options: {
+    clientId: string;
+    clientSecret: string;
+    apiKey: string;
+    tokenTtlSeconds: number;
+    webhookUrl?: string;
+    webhookSecret?: string;
+    webhookRetries: number;
+    webhookRetryDelayMs: number;
+    /** An origin only, e.g. 'https://sandbox.example.com'. */
+    publicUrl?: string;
+    stateFile?: string;
+  };
 }
 
 export interface Limits {
@@ -81,7 +102,12 @@ export interface Config {
 
 type Env = Record<string, string | undefined>;
 
-export function loadConfig(env: Env = process.env): Config {
+/**
+ * Readers of one environment's variables, shared by the gateway's and the sandbox's schema.
+ * A variable that is empty or only whitespace counts as unset and takes its default (a compose
+ * file's `FOO=` or an emptied `.env` line should not stop a process), and values are trimmed.
+ */
+function variables(env: Env) {
   const read = (name: string) => {
     const value = env[name]?.trim();
     return value === '' ? undefined : value;
@@ -96,14 +122,18 @@ export function loadConfig(env: Env = process.env): Config {
     return Number(raw);
   };
 
-  const origin = (name: string, fallback?: string): string | undefined => {
+  const httpUrl = (name: string, fallback?: string): URL | undefined => {
     const raw = read(name) ?? fallback;
     if (raw === undefined) return undefined;
     const url = parseUrl(raw);
-    if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username || url.password) {
-      throw new ConfigError(name, 'must be an http(s) URL without credentials');
-    }
-    return url.origin;
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') throw new ConfigError(name, 'must be an http(s) URL');
+    return url;
+  };
+
+  const origin = (name: string, fallback?: string): string | undefined => {
+    const url = httpUrl(name, fallback);
+    if (url?.username || url?.password) throw new ConfigError(name, 'must be an http(s) URL without credentials');
+    return url?.origin;
   };
 
   const secret = (name: string, minLength: number): string | undefined => {
@@ -121,6 +151,28 @@ export function loadConfig(env: Env = process.env): Config {
     if (['0', 'false', 'no', 'off'].includes(raw)) return false;
     throw new ConfigError(name, 'must be true or false');
   };
+
+  return { read, int, httpUrl, origin, secret, bool };
+}
+
+type Variables = ReturnType<typeof variables>;
+
+/** The simulator's port and credentials, read alike by the gateway (which embeds it) and `npm run sandbox`. */
+function readSandboxServer({ read, int }: Variables): Config['sandboxServer'] {
+  const clientId = read('SANDBOX_CLIENT_ID') ?? 'sandbox-client';
+  // Basic credentials are split at the first colon, so an id with one could never log in.
+  if (clientId.includes(':')) throw new ConfigError('SANDBOX_CLIENT_ID', 'must not contain ":"');
+  return {
+    port: int('SANDBOX_PORT', 4010, 0, 65535),
+    clientId,
+    clientSecret: read('SANDBOX_CLIENT_SECRET') ?? 'sandbox-secret',
+    apiKey: read('SANDBOX_API_KEY') ?? 'sandbox-api-key-0123456789',
+  };
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const vars = variables(env);
+  const { read, int, origin, secret, bool } = vars;
 
   const port = int('PORT', 4000, 0, 65535);
   const host = read('HOST') ?? '0.0.0.0';
@@ -145,12 +197,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('DIDIT_WORKFLOW_ID', 'must be a workflow id (a UUID)');
   }
 
-  const sandboxServer = {
-    port: int('SANDBOX_PORT', 4010, 0, 65535),
-    clientId: read('SANDBOX_CLIENT_ID') ?? 'sandbox-client',
-    clientSecret: read('SANDBOX_CLIENT_SECRET') ?? 'sandbox-secret',
-    apiKey: read('SANDBOX_API_KEY') ?? 'sandbox-api-key-0123456789',
-  };
+  const sandboxServer = readSandboxServer(vars);
 
   const logLevel = read('LOG_LEVEL') ?? 'info';
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(logLevel)) {
@@ -252,5 +299,33 @@ export function loadConfig(env: Env = process.env): Config {
     trustedDocuments: bool('TRUSTED_DOCUMENTS'),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     metricsToken: secret('METRICS_TOKEN', 16),
+  };
+}
+
+/** The standalone sandbox's SANDBOX_* variables, with the same rules as the gateway's. */
+export function loadSandboxConfig(env: Env = process.env): SandboxConfig {
+  const vars = variables(env);
+  const { read, int, httpUrl } = vars;
+  const { port, clientId, clientSecret, apiKey } = readSandboxServer(vars);
+  const publicUrl = httpUrl('SANDBOX_PUBLIC_URL');
+  // Session URLs are built as `${origin}/session/...`: a path or query would be lost or mangled.
+  if (publicUrl && (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash)) {
+    throw new ConfigError('SANDBOX_PUBLIC_URL', 'must be an origin only, such as https://sandbox.example.com');
+  }
+  return {
+    port,
+    host: read('SANDBOX_HOST') ?? '127.0.0.1',
+    options: {
+      clientId,
+      clientSecret,
+      apiKey,
+      tokenTtlSeconds: int('SANDBOX_TOKEN_TTL_SECONDS', 3600, 1, 31_536_000),
+      webhookUrl: httpUrl('SANDBOX_WEBHOOK_URL')?.href,
+      webhookSecret: read('SANDBOX_WEBHOOK_SECRET'),
+      webhookRetries: int('SANDBOX_WEBHOOK_RETRIES', 3, 0, 100),
+      webhookRetryDelayMs: int('SANDBOX_WEBHOOK_RETRY_DELAY_MS', 1000, 1, 600_000),
+      publicUrl: publicUrl?.origin,
+      stateFile: read('SANDBOX_STATE_FILE'),
+    },
   };
 }

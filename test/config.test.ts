@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.ts';
+import { ConfigError, loadConfig, loadSandboxConfig } from '../src/config.ts';
 
 const DIDIT = { DIDIT_CLIENT_ID: 'id', DIDIT_CLIENT_SECRET: 'super-secret-value', AUTH_JWT_SECRET: 'j'.repeat(40) };
 
@@ -64,11 +64,90 @@ describe('loadConfig', () => {
     [{ TRUSTED_DOCUMENTS: 'maybe' }, 'TRUSTED_DOCUMENTS'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ MAX_DEPTH: '0' }, 'MAX_DEPTH'],
+    [{ SANDBOX_CLIENT_ID: 'has:colon' }, 'SANDBOX_CLIENT_ID'],
   ])('refuses %j naming %s, without printing any value', (env, variable) => {
     const error = refusal(env as Record<string, string>);
     expect(error.variable).toBe(variable);
     expect(error.message.startsWith(variable)).toBe(true);
     expect(error.message).not.toContain('super-secret-value');
+  });
+});
+
+describe('loadSandboxConfig', () => {
+  it('uses the documented defaults when nothing is set', () => {
+    expect(loadSandboxConfig({})).toEqual({
+      port: 4010,
+      host: '127.0.0.1',
+      options: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret', tokenTtlSeconds: 3600, webhookRetries: 3, webhookRetryDelayMs: 1000 },
+    });
+  });
+
+  it('reads every variable', () => {
+    const config = loadSandboxConfig({
+      SANDBOX_PORT: '0',
+      SANDBOX_HOST: '0.0.0.0',
+      SANDBOX_CLIENT_ID: 'id',
+      SANDBOX_CLIENT_SECRET: 'se:cret',
+      SANDBOX_TOKEN_TTL_SECONDS: '60',
+      SANDBOX_WEBHOOK_URL: 'http://localhost:4000/webhooks/didit',
+      SANDBOX_WEBHOOK_SECRET: 'wh',
+      SANDBOX_WEBHOOK_RETRIES: '0',
+      SANDBOX_WEBHOOK_RETRY_DELAY_MS: '250',
+      SANDBOX_PUBLIC_URL: 'https://sandbox.example.com/',
+      SANDBOX_STATE_FILE: '/tmp/sandbox-state.json',
+    });
+    expect(config).toEqual({
+      port: 0,
+      host: '0.0.0.0',
+      options: {
+        clientId: 'id',
+        clientSecret: 'se:cret',
+        tokenTtlSeconds: 60,
+        webhookUrl: 'http://localhost:4000/webhooks/didit',
+        webhookSecret: 'wh',
+        webhookRetries: 0,
+        webhookRetryDelayMs: 250,
+        publicUrl: 'https://sandbox.example.com',
+        stateFile: '/tmp/sandbox-state.json',
+      },
+    });
+  });
+
+  it('takes an empty or blank variable as unset, as the gateway does', () => {
+    const blank = ['SANDBOX_PORT', 'SANDBOX_HOST', 'SANDBOX_CLIENT_ID', 'SANDBOX_CLIENT_SECRET', 'SANDBOX_TOKEN_TTL_SECONDS', 'SANDBOX_WEBHOOK_URL',
+      'SANDBOX_WEBHOOK_SECRET', 'SANDBOX_WEBHOOK_RETRIES', 'SANDBOX_WEBHOOK_RETRY_DELAY_MS', 'SANDBOX_PUBLIC_URL', 'SANDBOX_STATE_FILE'];
+    expect(loadSandboxConfig(Object.fromEntries(blank.map((name, i) => [name, i % 2 ? '' : ' \t'])))).toEqual(loadSandboxConfig({}));
+    // The gateway embeds the same simulator and reads its variables by the same rule.
+    expect(loadConfig({ SANDBOX_PORT: ' ', SANDBOX_CLIENT_ID: '', SANDBOX_CLIENT_SECRET: ' ' }).sandboxServer).toEqual({
+      port: 4010,
+      clientId: 'sandbox-client',
+      clientSecret: 'sandbox-secret',
+    });
+  });
+
+  it.each([
+    ['SANDBOX_PORT', 'eighty'],
+    ['SANDBOX_PORT', '70000'],
+    ['SANDBOX_PORT', '-1'],
+    ['SANDBOX_TOKEN_TTL_SECONDS', '0'],
+    ['SANDBOX_TOKEN_TTL_SECONDS', '1.5'],
+    ['SANDBOX_WEBHOOK_RETRIES', '101'],
+    ['SANDBOX_WEBHOOK_RETRY_DELAY_MS', '0'],
+    ['SANDBOX_WEBHOOK_URL', 'ftp://example.com/hook'],
+    ['SANDBOX_WEBHOOK_URL', 'not a url'],
+    ['SANDBOX_PUBLIC_URL', 'https://example.com/prefix'],
+    ['SANDBOX_PUBLIC_URL', 'https://example.com/?q=1'],
+    ['SANDBOX_CLIENT_ID', 'has:colon'],
+  ])('refuses %s=%j, naming the variable and not the value', (name, value) => {
+    let error: unknown;
+    try {
+      loadSandboxConfig({ SANDBOX_CLIENT_SECRET: 'do-not-print-me', [name]: value });
+    } catch (thrown) {
+      error = thrown;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(name);
+    expect((error as Error).message).not.toContain('do-not-print-me');
   });
 });
 

@@ -1,8 +1,9 @@
 /**
  * Small `node:http` helpers for the sandbox: capped body reading, JSON and form parsing with
- * Didit's (Django REST framework's) error shapes, and JSON answers.
+ * Didit's (Django REST framework's) error shapes, and the error a handler throws to answer.
+ * JSON answers go out through `lib/send-json.ts`, as the gateway's do.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { readBody as readCapped } from '../lib/read-body.ts';
 
 /** Bodies above this are refused with 413: nothing the API takes comes near it. */
@@ -18,12 +19,6 @@ export class HttpError extends Error {
   ) {
     super(`HTTP ${status}`);
   }
-}
-
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: OutgoingHttpHeaders = {}): void {
-  const raw = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(raw) });
-  res.end(raw);
 }
 
 /**

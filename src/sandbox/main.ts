@@ -3,12 +3,12 @@
  * A bad value stops it with one line on stderr naming the variable (never its value: some are
  * secrets); once listening it prints one line with its URL on stdout, and logs go to stderr.
  */
-import { ConfigError, readSandboxConfig, type SandboxConfig } from './config.ts';
+import { ConfigError, loadSandboxConfig, type SandboxConfig } from '../config.ts';
 import { createSandbox } from './server.ts';
 
 let config: SandboxConfig;
 try {
-  config = readSandboxConfig(process.env);
+  config = loadSandboxConfig(process.env);
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   process.stderr.write(`sandbox: ${error.message}\n`);

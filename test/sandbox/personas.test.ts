@@ -2,7 +2,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { FINAL_STATUSES } from '../../src/didit/types.ts';
-import { buildVerification, isoTimestamp, KycOverrideError, parseKycOverrides, PERSONAS, personaFor } from '../../src/sandbox/personas.ts';
+import { PERSONAS } from '../../src/sandbox/persona-data.ts';
+import { buildVerification, isoTimestamp, KycOverrideError, parseKycOverrides, personaFor } from '../../src/sandbox/personas.ts';
 import { seedDecision } from '../support/sandbox.ts';
 
 const FEATURE_SETS = ['OCR', 'OCR + NFC', 'OCR + AML', 'OCR + NFC + AML', 'OCR + FACE', 'OCR + NFC + FACE', 'OCR + FACE + AML', 'OCR + NFC + FACE + AML'];

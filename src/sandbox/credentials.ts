@@ -1,0 +1,24 @@
+/** Checks of the secrets callers present, in constant time so timing tells nothing about them. */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/** Whether two secrets are equal; hashing first gives `timingSafeEqual` the equal lengths it needs. */
+export function sameSecret(given: string, expected: string): boolean {
+  return timingSafeEqual(sha256(given), sha256(expected));
+}
+
+/** Whether a Basic `Authorization` header carries exactly these credentials. */
+export function basicCredentialsMatch(header: string | undefined, clientId: string, clientSecret: string): boolean {
+  const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header ?? '');
+  if (!match) return false;
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon < 0) return false;
+  // Both compared always, so timing does not tell whether the client id alone was right.
+  const idMatches = sameSecret(decoded.slice(0, colon), clientId);
+  const secretMatches = sameSecret(decoded.slice(colon + 1), clientSecret);
+  return idMatches && secretMatches;
+}
+
+export function sha256(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
