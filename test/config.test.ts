@@ -39,6 +39,30 @@ describe('loadConfig', () => {
     expect(config.webhookSecrets).toEqual(['new', 'old']);
   });
 
+  it('picks the Didit API from the credentials: an API key speaks v3, client credentials v1, sandbox mode v1 unless told', () => {
+    const key = { DIDIT_API_KEY: 'k'.repeat(32), AUTH_JWT_SECRET: 'x'.repeat(32) };
+    expect(loadConfig(key).didit).toMatchObject({ api: 'v3', apiKey: key.DIDIT_API_KEY });
+    expect(loadConfig(key).sandbox).toBe(false);
+    expect(loadConfig({ ...DIDIT, AUTH_JWT_SECRET: 'x'.repeat(32) }).didit.api).toBe('v1');
+    expect(loadConfig({}).didit.api).toBe('v1');
+    expect(loadConfig({ SANDBOX_API_VERSION: 'v3' }).didit).toMatchObject({ api: 'v3', apiKey: 'sandbox-api-key-0123456789' });
+    expect(loadConfig({ ...key, DIDIT_WORKFLOW_ID: 'A2B4C6D8-1234-4ABC-8DEF-0123456789AB' }).didit.defaultWorkflowId).toBe('A2B4C6D8-1234-4ABC-8DEF-0123456789AB');
+  });
+
+  it.each([
+    [{ DIDIT_API_KEY: 'k'.repeat(32), DIDIT_CLIENT_ID: 'id', DIDIT_CLIENT_SECRET: 'secret-value' }, 'DIDIT_API_KEY'],
+    [{ DIDIT_API_KEY: 'short' }, 'DIDIT_API_KEY'],
+    [{ SANDBOX_API_VERSION: 'v2' }, 'SANDBOX_API_VERSION'],
+    [{ DIDIT_WORKFLOW_ID: 'kyc-basic' }, 'DIDIT_WORKFLOW_ID'],
+  ])('refuses %j naming %s in one line', (env, variable) => {
+    expect(() => loadConfig(env)).toThrow(new RegExp(`^${variable}`));
+    try {
+      loadConfig(env);
+    } catch (error) {
+      for (const value of Object.values(env)) if (value.length > 8) expect((error as Error).message).not.toContain(value);
+    }
+  });
+
   it('lets browsers on any origin call while developing, none in production unless listed', () => {
     expect(loadConfig({}).corsOrigins).toBe('*');
     const production = { ...DIDIT, NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) };
@@ -78,7 +102,7 @@ describe('loadSandboxConfig', () => {
     expect(loadSandboxConfig({})).toEqual({
       port: 4010,
       host: '127.0.0.1',
-      options: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret', tokenTtlSeconds: 3600, webhookRetries: 3, webhookRetryDelayMs: 1000 },
+      options: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret', apiKey: 'sandbox-api-key-0123456789', tokenTtlSeconds: 3600, webhookRetries: 3, webhookRetryDelayMs: 1000 },
     });
   });
 
@@ -88,6 +112,7 @@ describe('loadSandboxConfig', () => {
       SANDBOX_HOST: '0.0.0.0',
       SANDBOX_CLIENT_ID: 'id',
       SANDBOX_CLIENT_SECRET: 'se:cret',
+      SANDBOX_API_KEY: 'key-0123456789abcdef',
       SANDBOX_TOKEN_TTL_SECONDS: '60',
       SANDBOX_WEBHOOK_URL: 'http://localhost:4000/webhooks/didit',
       SANDBOX_WEBHOOK_SECRET: 'wh',
@@ -102,6 +127,7 @@ describe('loadSandboxConfig', () => {
       options: {
         clientId: 'id',
         clientSecret: 'se:cret',
+        apiKey: 'key-0123456789abcdef',
         tokenTtlSeconds: 60,
         webhookUrl: 'http://localhost:4000/webhooks/didit',
         webhookSecret: 'wh',
@@ -114,7 +140,7 @@ describe('loadSandboxConfig', () => {
   });
 
   it('takes an empty or blank variable as unset, as the gateway does', () => {
-    const blank = ['SANDBOX_PORT', 'SANDBOX_HOST', 'SANDBOX_CLIENT_ID', 'SANDBOX_CLIENT_SECRET', 'SANDBOX_TOKEN_TTL_SECONDS', 'SANDBOX_WEBHOOK_URL',
+    const blank = ['SANDBOX_PORT', 'SANDBOX_HOST', 'SANDBOX_CLIENT_ID', 'SANDBOX_CLIENT_SECRET', 'SANDBOX_API_KEY', 'SANDBOX_TOKEN_TTL_SECONDS', 'SANDBOX_WEBHOOK_URL',
       'SANDBOX_WEBHOOK_SECRET', 'SANDBOX_WEBHOOK_RETRIES', 'SANDBOX_WEBHOOK_RETRY_DELAY_MS', 'SANDBOX_PUBLIC_URL', 'SANDBOX_STATE_FILE'];
     expect(loadSandboxConfig(Object.fromEntries(blank.map((name, i) => [name, i % 2 ? '' : ' \t'])))).toEqual(loadSandboxConfig({}));
     // The gateway embeds the same simulator and reads its variables by the same rule.
@@ -122,6 +148,7 @@ describe('loadSandboxConfig', () => {
       port: 4010,
       clientId: 'sandbox-client',
       clientSecret: 'sandbox-secret',
+      apiKey: 'sandbox-api-key-0123456789',
     });
   });
 

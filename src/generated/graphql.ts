@@ -4,6 +4,12 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
+/** v3: which device Didit sends back to the callback: the one that started, the one that finished, or both. */
+export type CallbackMethod =
+  | 'BOTH'
+  | 'COMPLETER'
+  | 'INITIATOR';
+
 /** Status of one check (kyc.status, face.livenessStatus, aml.status, ...). */
 export type CheckStatus =
   | 'APPROVED'
@@ -12,13 +18,51 @@ export type CheckStatus =
   | 'NOT_FINISHED'
   | 'UNKNOWN';
 
+/** v3: how Didit may reach the applicant. */
+export type ContactDetailsInput = {
+  email?: string | null | undefined;
+  /** ISO 639-1, e.g. "en". */
+  emailLanguage?: string | null | undefined;
+  /** E.164, e.g. "+14155552671". */
+  phone?: string | null | undefined;
+  sendNotificationEmails?: boolean | null | undefined;
+};
+
 export type CreateSessionInput = {
-  /** https, with an origin (scheme, host, port) listed in CALLBACK_ALLOWED_ORIGINS. */
-  callback: string;
-  /** Omitted: the console settings apply. */
+  /** https, with an origin (scheme, host, port) listed in CALLBACK_ALLOWED_ORIGINS. Required with Didit v1. */
+  callback?: string | null | undefined;
+  /** v3. */
+  callbackMethod?: CallbackMethod | null | undefined;
+  /** v3. */
+  contactDetails?: ContactDetailsInput | null | undefined;
+  /** v3. Reviewers only. */
+  expectedDetails?: ExpectedDetailsInput | null | undefined;
+  /** v1 only (v3 takes the steps from the workflow). Omitted: the console settings apply. */
   features?: Array<VerificationFeature> | null | undefined;
+  /** v3: the language of the verification pages, ISO 639-1 (e.g. "en"). */
+  language?: string | null | undefined;
+  /** v3: a JSON object kept with the session (at most 4 kB). Reviewers only. */
+  metadata?: unknown;
   /** Reviewers: any value. Applicants may omit it or pass their own sub (it is always their sub upstream); any other value is FORBIDDEN. */
   vendorData?: string | null | undefined;
+  /** v3: the workflow to run (see `workflows`). Reviewers only; omitted: DIDIT_WORKFLOW_ID. */
+  workflowId?: string | number | null | undefined;
+};
+
+/** v3: what the applicant is expected to be; Didit compares the document with it. Reviewers only. */
+export type ExpectedDetailsInput = {
+  address?: string | null | undefined;
+  dateOfBirth?: string | null | undefined;
+  firstName?: string | null | undefined;
+  gender?: string | null | undefined;
+  /** ISO 3166-1 alpha-3. */
+  idCountry?: string | null | undefined;
+  identificationNumber?: string | null | undefined;
+  lastName?: string | null | undefined;
+  /** ISO 3166-1 alpha-3. */
+  nationality?: string | null | undefined;
+  /** ISO 3166-1 alpha-3. */
+  poaCountry?: string | null | undefined;
 };
 
 export type ReviewDecision =
@@ -28,12 +72,14 @@ export type ReviewDecision =
 export type SessionStatus =
   | 'ABANDONED'
   | 'APPROVED'
+  | 'AWAITING_USER'
   | 'DECLINED'
   | 'EXPIRED'
   | 'IN_PROGRESS'
   | 'IN_REVIEW'
   | 'KYC_EXPIRED'
   | 'NOT_STARTED'
+  | 'RESUBMITTED'
   | 'UNKNOWN';
 
 export type UpdateSessionStatusInput = {

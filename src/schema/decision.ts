@@ -15,7 +15,7 @@ export const warnOf = (ctx: GatewayContext) => (message: string, details: Record
   ctx.services.log.warn(details, message);
 
 /** Reviewer-only parts of a decision: null (or empty) for everyone else. */
-const forReviewers = <T>(ctx: GatewayContext, value: T, otherwise: T): T => (ctx.caller?.reviewer ? value : otherwise);
+export const forReviewers = <T>(ctx: GatewayContext, value: T, otherwise: T): T => (ctx.caller?.reviewer ? value : otherwise);
 
 const str = (value: unknown) => (typeof value === 'string' ? value : null);
 const num = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : null);
@@ -33,6 +33,7 @@ Kyc.implement({
     const check = (key: keyof Wire.Kyc) =>
       t.field({ type: CheckStatus, resolve: (k, _, ctx) => toCheckStatus(k[key], warnOf(ctx)) });
     return {
+      nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (v) => str(v.node_id) }),
       status: check('status'),
       ocrStatus: check('ocr_status'),
       epassportStatus: check('epassport_status'),
@@ -89,6 +90,7 @@ export const Aml = builder.objectRef<Wire.Aml>('Aml');
 Aml.implement({
   description: 'Anti-money-laundering screening (sanctions, PEP, adverse media). Reviewers only.',
   fields: (t) => ({
+    nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (a) => str(a.node_id) }),
     status: t.field({ type: CheckStatus, resolve: (a, _, ctx) => toCheckStatus(a.status, warnOf(ctx)) }),
     totalHits: t.int({ nullable: false, resolve: (a) => (Number.isSafeInteger(a.total_hits) ? a.total_hits : list(a.hits).length) }),
     score: t.float({ description: 'From 0 to 100: the highest hit.', resolve: (a) => num(a.score) }),
@@ -155,6 +157,7 @@ Location.implement({
     const s = (key: keyof Wire.Location) => t.string({ resolve: (l) => str(l[key]) });
     const f = (key: keyof Wire.Location) => t.float({ resolve: (l) => num(l[key]) });
     return {
+      nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (l) => str(l.node_id) }),
       status: t.field({ type: CheckStatus, resolve: (l, _, ctx) => toCheckStatus(l.status, warnOf(ctx)) }),
       deviceBrand: s('device_brand'),
       deviceModel: s('device_model'),
@@ -190,6 +193,7 @@ Location.implement({
 const Warning = builder.objectRef<Wire.Warning>('Warning');
 Warning.implement({
   fields: (t) => ({
+    nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (w) => str(w.node_id) }),
     feature: t.string({ nullable: false, resolve: (w) => str(w.feature) ?? '' }),
     risk: t.string({ nullable: false, resolve: (w) => str(w.risk) ?? '' }),
     additionalData: t.field({ type: 'JSON', resolve: (w) => w.additional_data ?? null }),

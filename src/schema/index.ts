@@ -2,6 +2,7 @@ import { builder } from './builder.ts';
 import './scalars.ts';
 import './enums.ts';
 import './decision.ts';
+import './decision-v3.ts';
 import './session.ts';
 import './report.ts';
 import './events.ts';

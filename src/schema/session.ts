@@ -22,6 +22,11 @@ export interface SessionSource {
 
 const MAX_SESSION_IDS = 100;
 
+/** The object without its null and undefined values (GraphQL inputs give null for "not given"). */
+function definedOnly<T extends object>(value: T): { [K in keyof T]?: NonNullable<T[K]> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v != null)) as { [K in keyof T]?: NonNullable<T[K]> };
+}
+
 export function badInput(message: string, extensions: Record<string, unknown> = {}): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', ...extensions } });
 }
@@ -82,9 +87,21 @@ Session.implement({
     vendorData: t.string({ resolve: (s) => pick(s, 'vendor_data') ?? null }),
     callback: t.field({ type: 'URL', resolve: (s) => asUrl(pick(s, 'callback')) }),
     features: t.field({ type: [VerificationFeature], nullable: false, resolve: (s, _, ctx) => featuresOf(pick(s, 'features'), ctx) }),
+    workflowId: t.id({
+      description: 'v3: the workflow the session runs (null in v1).',
+      resolve: (s) => {
+        const id = s.created ? s.created.workflow_id : s.decision?.v3?.workflow_id;
+        return typeof id === 'string' ? id : null;
+      },
+    }),
+    metadata: t.field({
+      type: 'JSON',
+      description: 'v3: the JSON object given at creation. Reviewers only.',
+      resolve: (s, _, ctx) => (ctx.caller?.reviewer ? ((s.created ? s.created.metadata : s.decision?.v3?.metadata) ?? null) : null),
+    }),
     decision: t.field({
       type: Decision,
-      description: 'GET /v1/session/{id}/decision/, batched and de-duplicated per request.',
+      description: "Didit's decision, batched and de-duplicated per request.",
       resolve: (s, _, ctx) => s.decision ?? ctx.decisionLoader.load(s.id),
     }),
   }),
@@ -117,18 +134,53 @@ builder.queryFields((t) => ({
   }),
 }));
 
+const CallbackMethod = builder.enumType('CallbackMethod', {
+  description: 'v3: which device Didit sends back to the callback: the one that started, the one that finished, or both.',
+  values: { INITIATOR: { value: 'initiator' }, COMPLETER: { value: 'completer' }, BOTH: { value: 'both' } } as const,
+});
+
+const ContactDetailsInput = builder.inputType('ContactDetailsInput', {
+  description: 'v3: how Didit may reach the applicant.',
+  fields: (t) => ({
+    email: t.string(),
+    sendNotificationEmails: t.boolean(),
+    emailLanguage: t.string({ description: 'ISO 639-1, e.g. "en".' }),
+    phone: t.string({ description: 'E.164, e.g. "+14155552671".' }),
+  }),
+});
+
+const ExpectedDetailsInput = builder.inputType('ExpectedDetailsInput', {
+  description: 'v3: what the applicant is expected to be; Didit compares the document with it. Reviewers only.',
+  fields: (t) => ({
+    firstName: t.string(),
+    lastName: t.string(),
+    dateOfBirth: t.field({ type: 'Date' }),
+    gender: t.string(),
+    nationality: t.string({ description: 'ISO 3166-1 alpha-3.' }),
+    idCountry: t.string({ description: 'ISO 3166-1 alpha-3.' }),
+    poaCountry: t.string({ description: 'ISO 3166-1 alpha-3.' }),
+    address: t.string(),
+    identificationNumber: t.string(),
+  }),
+});
+
 const CreateSessionInput = builder.inputType('CreateSessionInput', {
   fields: (t) => ({
     callback: t.field({
       type: 'URL',
-      required: true,
-      description: 'https, with an origin (scheme, host, port) listed in CALLBACK_ALLOWED_ORIGINS.',
+      description: 'https, with an origin (scheme, host, port) listed in CALLBACK_ALLOWED_ORIGINS. Required with Didit v1.',
     }),
-    features: t.field({ type: [VerificationFeature], description: 'Omitted: the console settings apply.' }),
+    features: t.field({ type: [VerificationFeature], description: 'v1 only (v3 takes the steps from the workflow). Omitted: the console settings apply.' }),
     vendorData: t.string({
       description:
         'Reviewers: any value. Applicants may omit it or pass their own sub (it is always their sub upstream); any other value is FORBIDDEN.',
     }),
+    workflowId: t.id({ description: 'v3: the workflow to run (see `workflows`). Reviewers only; omitted: DIDIT_WORKFLOW_ID.' }),
+    metadata: t.field({ type: 'JSON', description: 'v3: a JSON object kept with the session (at most 4 kB). Reviewers only.' }),
+    language: t.string({ description: 'v3: the language of the verification pages, ISO 639-1 (e.g. "en").' }),
+    callbackMethod: t.field({ type: CallbackMethod, description: 'v3.' }),
+    contactDetails: t.field({ type: ContactDetailsInput, description: 'v3.' }),
+    expectedDetails: t.field({ type: ExpectedDetailsInput, description: 'v3. Reviewers only.' }),
   }),
 });
 
@@ -165,13 +217,32 @@ builder.mutationFields((t) => ({
       if (vendorData !== undefined && vendorData.length > MAX_VENDOR_DATA_LENGTH) {
         throw badInput(`vendorData is at most ${MAX_VENDOR_DATA_LENGTH} characters`, { argument: 'input.vendorData' });
       }
-      const refused = checkCallback(input.callback, config.callbackAllowedOrigins, config.sandbox);
-      if (refused) throw badInput(refused, { argument: 'input.callback' });
+      if (!caller.reviewer) {
+        // What decides how strictly an applicant is checked is not the applicant's to choose.
+        for (const field of ['workflowId', 'metadata', 'expectedDetails'] as const) {
+          if (input[field] != null) throw new GraphQLError(`Only reviewers may set ${field}`, { extensions: { code: 'FORBIDDEN', argument: `input.${field}` } });
+        }
+      }
+      if (input.callback != null) {
+        const refused = checkCallback(input.callback, config.callbackAllowedOrigins, config.sandbox);
+        if (refused) throw badInput(refused, { argument: 'input.callback' });
+      }
+      const contact = input.contactDetails;
       const created = await ctx.services.didit.createSession({
-        callback: input.callback,
+        callback: input.callback ?? undefined,
         features: input.features ?? undefined,
         vendorData,
+        workflowId: input.workflowId ?? undefined,
+        metadata: (input.metadata ?? undefined) as Record<string, unknown> | undefined,
+        language: input.language ?? undefined,
+        callbackMethod: input.callbackMethod ?? undefined,
+        contactDetails: contact
+          ? definedOnly({ email: contact.email, sendNotificationEmails: contact.sendNotificationEmails, emailLang: contact.emailLanguage, phone: contact.phone })
+          : undefined,
+        expectedDetails: input.expectedDetails ? definedOnly(input.expectedDetails) : undefined,
       });
+      // A session id Didit just made may have been read as NOT_FOUND a moment ago.
+      ctx.services.decisionCache.delete(created.session_id);
       return { session: { id: created.session_id.toLowerCase(), created } };
     },
   }),
