@@ -17,7 +17,7 @@ import { createOperationsRoutes } from './http/operations-routes.ts';
 import { createPdfLinks } from './core/pdf-links.ts';
 import { createRateLimit } from './core/rate-limit.ts';
 import { createResponseCache } from './core/response-cache.ts';
-import { createStatusEvents } from './core/status-events.ts';
+import { DELETED_STATUS, createStatusEvents } from './core/status-events.ts';
 import { createWebhookRoute } from './http/webhooks.ts';
 import { attachWebSocket } from './http/websocket.ts';
 import { createYogaServer, type YogaServer } from './http/graphql/yoga.ts';
@@ -117,6 +117,10 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     metrics,
     pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
     log,
+    async erase(sessionId) {
+      decisionCache.delete(sessionId);
+      await events.publish({ sessionId: sessionId.toLowerCase(), status: DELETED_STATUS, timestamp: Math.floor(Date.now() / 1000) });
+    },
   };
   // In sandbox mode the simulator's webhooks come to this gateway, signed with a secret of its own.
   const webhookSecrets = [...config.webhookSecrets, ...(sandbox ? [randomBytes(32).toString('base64url')] : [])];

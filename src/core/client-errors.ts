@@ -13,6 +13,7 @@ const PUBLIC_CODES = new Set([
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'PERSISTED_QUERY_NOT_FOUND',
+  'REQUIRES_DIDIT_V3',
 ]);
 
 /** Didit's failure kinds, as the contract names them for clients. */
@@ -33,7 +34,10 @@ function fromDidit(error: DiditError): GraphQLError {
       return coded('RATE_LIMITED', 'Too many requests to Didit; try again later', {
         retryAfter: (error as DiditRateLimitedError).retryAfter,
       });
+    case 'DIDIT_NEEDS_V3':
+      return coded('REQUIRES_DIDIT_V3', error.message);
     case 'DIDIT_UNAVAILABLE':
+    case 'DIDIT_ABORTED':
       return coded('UPSTREAM_UNAVAILABLE', 'Didit is unavailable; try again later');
     default:
       // Refused credentials and unusable answers are the operator's problem, not the caller's.

@@ -22,6 +22,11 @@ export interface Services {
   events: StatusEvents;
   metrics: Metrics;
   log: Logger;
+  /**
+   * After Didit deleted a session: every instance drops every copy it holds, and its subscribers
+   * hear a last `Deleted` event (Didit sends no webhook for a deletion).
+   */
+  erase(sessionId: string): Promise<void>;
 }
 
 export interface GatewayContext {

@@ -6,11 +6,14 @@ import type { Logger } from 'pino';
 /** A session's status changed, as a verified webhook told one of the gateway's instances. */
 export interface StatusEvent {
   sessionId: string;
-  /** Didit's status string, e.g. "Approved". */
+  /** Didit's status string, e.g. "Approved"; or `Deleted`, the gateway's own, after an erasure. */
   status: string;
   /** Unix seconds, from the webhook body: orders deliveries for one session. */
   timestamp: number;
 }
+
+/** The status of the last event of a session the gateway erased at Didit. */
+export const DELETED_STATUS = 'Deleted';
 
 export interface StatusEvents {
   /**

@@ -13,7 +13,8 @@ export type DiditErrorCode =
   | 'DIDIT_UNAVAILABLE'
   | 'DIDIT_BAD_RESPONSE'
   | 'DIDIT_INVALID_INPUT'
-  | 'DIDIT_ABORTED';
+  | 'DIDIT_ABORTED'
+  | 'DIDIT_NEEDS_V3';
 
 export class DiditError extends Error {
   override name = 'DiditError';
@@ -73,6 +74,13 @@ export class DiditRateLimitedError extends DiditError {
 export class DiditUnavailableError extends DiditError {
   constructor(reason: string, status?: number) {
     super('DIDIT_UNAVAILABLE', `Didit is unavailable: ${reason}`, status);
+  }
+}
+
+/** What only Didit's v3 API can do, asked of the v1 adapter. */
+export class DiditNeedsV3Error extends DiditError {
+  constructor(what: string) {
+    super('DIDIT_NEEDS_V3', `${what} needs Didit's v3 API (set DIDIT_API_KEY)`);
   }
 }
 

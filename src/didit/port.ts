@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { BreakerState } from './resilience.ts';
-import type { CreateSessionResponse, Decision, ResubmitNode } from './types.ts';
+import type { ActivityEntry, CreateSessionResponse, Decision, Page, ResubmitNode, SessionRow, Workflow } from './types.ts';
 
 /** The Didit endpoints, as named in metrics, logs and pacing. */
 export type DiditEndpoint = 'token' | 'create' | 'decision' | 'pdf' | 'update' | 'list' | 'delete' | 'reviews' | 'review' | 'workflows';
@@ -39,6 +39,24 @@ export interface UpdateStatusParams {
   nodesToResubmit?: readonly ResubmitNode[];
 }
 
+/** v3: what `GET /v3/sessions/` filters on. */
+export interface SessionFilter {
+  vendorData?: string;
+  statuses?: readonly string[];
+  workflowId?: string;
+  /** ISO 3166-1 alpha-3. */
+  country?: string;
+  /** YYYY-MM-DD, inclusive. */
+  dateFrom?: string;
+  dateTo?: string;
+  search?: string;
+}
+
+export interface PageRequest {
+  limit: number;
+  offset: number;
+}
+
 export interface PdfStream {
   body: Readable;
   contentType: string;
@@ -53,6 +71,16 @@ export interface DiditClient {
   /** The report as a byte stream; the caller must consume or destroy `body`. */
   streamPdf(sessionId: string, signal?: AbortSignal): Promise<PdfStream>;
   updateStatus(sessionId: string, params: UpdateStatusParams): Promise<void>;
+  /** v3 only (v1 throws `DiditNeedsV3Error`): sessions, newest first. */
+  listSessions(filter: SessionFilter, page: PageRequest): Promise<Page<SessionRow>>;
+  /** v3 only. Deleting a session that is already gone is no error. */
+  deleteSession(sessionId: string): Promise<void>;
+  /** v3 only: a session's activity feed, newest first. */
+  listReviews(sessionId: string, page: PageRequest): Promise<Page<ActivityEntry>>;
+  /** v3 only: a review that also sets the session's status. */
+  addReview(sessionId: string, review: { status: 'Approved' | 'Declined' | 'In Review'; comment?: string }): Promise<void>;
+  /** v3 only. */
+  listWorkflows(): Promise<Workflow[]>;
   /** Whether Didit would take our credentials now (readiness): a token held or obtainable; a key configured. */
   credentialsUsable(): Promise<boolean>;
   breakerState(): BreakerState;

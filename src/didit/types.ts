@@ -250,3 +250,50 @@ export interface WebhookBody {
   vendor_data: string | null;
   decision?: Decision;
 }
+
+/** v3: one row of `GET /v3/sessions/` (what the list tells without reading a decision). */
+export interface SessionRow {
+  session_id: string;
+  session_number: number | null;
+  session_url: string | null;
+  status: string;
+  vendor_data: string | null;
+  created_at: string | null;
+  full_name: string | null;
+  /** A short code here ("ID", "P"), unlike the decision's "Identity Card". */
+  document_type: string | null;
+  /** ISO 3166-1 alpha-3. */
+  country: string | null;
+  workflow_id?: string | null;
+}
+
+/** v3: one entry of a session's activity feed (`GET /v3/sessions/{id}/reviews/`). */
+export interface ActivityEntry {
+  uuid?: string | null;
+  activity_type?: string | null;
+  actor_display?: string | null;
+  actor_type?: string | null;
+  new_status?: string | null;
+  previous_status?: string | null;
+  comment?: string | null;
+  created_at?: string | null;
+}
+
+/** v3: one workflow of `GET /v3/workflows/`. */
+export interface Workflow {
+  uuid?: string | null;
+  workflow_id: string;
+  workflow_label?: string | null;
+  workflow_type?: string | null;
+  is_default?: boolean | null;
+  /** A list (`["OCR", "LIVENESS"]`) in one edition of the docs, a string (`"OCR + LIVENESS"`) in another. */
+  features?: string[] | string | null;
+  version?: number | null;
+  status?: string | null;
+}
+
+/** A page of a v3 list: `count` in all, and this page's items. */
+export interface Page<T> {
+  count: number;
+  results: T[];
+}

@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { checkCallback, checkComment, checkVendorData, sessionPath } from './checks.ts';
-import { DiditBadResponseError, DiditInvalidInputError, DiditUnauthorizedError } from './errors.ts';
+import { DiditBadResponseError, DiditInvalidInputError, DiditNeedsV3Error, DiditUnauthorizedError } from './errors.ts';
 import { featuresToWire } from './features.ts';
 import type { DiditClient, DiditEndpoint } from './port.ts';
 import { createResilience, type ResilienceOptions } from './resilience.ts';
@@ -186,6 +186,13 @@ export function createDiditV1Client(options: DiditV1Options): DiditV1Client {
         await readJson(response, 200);
       });
     },
+
+    // Didit v1 has no list, delete, activity feed or workflows: the caller hears what to switch.
+    listSessions: () => Promise.reject(new DiditNeedsV3Error('Listing sessions')),
+    deleteSession: () => Promise.reject(new DiditNeedsV3Error('Deleting a session')),
+    listReviews: () => Promise.reject(new DiditNeedsV3Error("A session's review feed")),
+    addReview: () => Promise.reject(new DiditNeedsV3Error('Adding a review')),
+    listWorkflows: () => Promise.reject(new DiditNeedsV3Error('Listing workflows')),
 
     async credentialsUsable() {
       if (tokens.hasValidToken()) return true;

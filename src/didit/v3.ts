@@ -10,10 +10,10 @@ import type { Dispatcher } from 'undici';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { checkCallback, checkComment, checkVendorData, sessionPath } from './checks.ts';
 import { DiditBadRequestError, DiditBadResponseError, DiditInvalidInputError } from './errors.ts';
-import type { CreateSessionParams, DiditClient, DiditEndpoint, UpdateStatusParams } from './port.ts';
+import type { CreateSessionParams, DiditClient, DiditEndpoint, PageRequest, SessionFilter, UpdateStatusParams } from './port.ts';
 import { isSessionId } from './session-id.ts';
 import { createTransport, pdfFrom, readJson, type TransportOptions } from './transport.ts';
-import type { CreateSessionResponse, Decision } from './types.ts';
+import type { ActivityEntry, CreateSessionResponse, Decision, Page, SessionRow, Workflow } from './types.ts';
 import { PDF_READ_CHUNK, resilienceFor, type LimitOptions } from './v1.ts';
 import { fromV3Decision } from './v3-decision.ts';
 
@@ -122,6 +122,33 @@ function updateBody(params: UpdateStatusParams): Record<string, unknown> {
   };
 }
 
+/** The query string of `GET /v3/sessions/`, from a checked filter. */
+function listQuery(filter: SessionFilter, page: PageRequest): string {
+  const query = new URLSearchParams({ limit: String(page.limit), offset: String(page.offset) });
+  const set = (name: string, value: string | undefined, pattern: RegExp, field: string) => {
+    if (value === undefined) return;
+    if (!pattern.test(value)) throw new DiditInvalidInputError(field, `${field} is malformed`);
+    query.set(name, value);
+  };
+  set('vendor_data', filter.vendorData, /^[^\u0000-\u001f]{1,256}$/, 'vendorData');
+  set('workflow_id', filter.workflowId, /^[0-9a-f-]{36}$/i, 'workflowId');
+  set('country', filter.country, /^[A-Z]{3}$/, 'country');
+  set('date_from', filter.dateFrom, /^\d{4}-\d{2}-\d{2}$/, 'createdAfter');
+  set('date_to', filter.dateTo, /^\d{4}-\d{2}-\d{2}$/, 'createdBefore');
+  set('search', filter.search, /^[^\u0000-\u001f]{1,100}$/, 'text');
+  if (filter.statuses?.length) query.set('status', filter.statuses.join(','));
+  return query.toString();
+}
+
+/** A `{count, results}` page, or a bare array (one edition of the docs lists workflows so). */
+function pageOf<T>(body: unknown, status: number): Page<T> {
+  if (Array.isArray(body)) return { count: body.length, results: body.filter((row) => row && typeof row === 'object') as T[] };
+  const page = body as { count?: unknown; results?: unknown };
+  if (!Array.isArray(page.results)) throw new DiditBadResponseError('list without results', status);
+  const results = page.results.filter((row) => row && typeof row === 'object') as T[];
+  return { count: Number.isSafeInteger(page.count) ? (page.count as number) : results.length, results };
+}
+
 export function createDiditV3Client(options: DiditV3Options): DiditClient {
   const transport = createTransport([options.apiUrl], options);
   const resilience = resilienceFor(options);
@@ -185,6 +212,60 @@ export function createDiditV3Client(options: DiditV3Options): DiditClient {
         if (error instanceof DiditBadRequestError && (await getDecision(sessionId).catch(() => undefined))?.status === params.status) return;
         throw error;
       }
+    },
+
+    async listSessions(filter, page) {
+      const path = `/v3/sessions/?${listQuery(filter, page)}`;
+      return resilience.run('list', async () => {
+        const response = await call('list', { method: 'GET', path, headers: { accept: 'application/json' } }, ['GET']);
+        const rows = pageOf<SessionRow>(await readJson(response, 200), response.statusCode);
+        return { count: rows.count, results: rows.results.filter((row) => isSessionId(row.session_id) && typeof row.status === 'string') };
+      });
+    },
+
+    async deleteSession(sessionId) {
+      const path = sessionPath('v3', sessionId, 'delete');
+      await resilience.run('delete', async () => {
+        const response = await call('delete', { method: 'DELETE', path }, ['DELETE']);
+        await response.body.dump();
+        // Gone already (a repeat after a lost answer, or a second request): the wish is met.
+        if (response.statusCode === 204 || response.statusCode === 200 || response.statusCode === 404) return;
+        await readJson(response, 204);
+      });
+    },
+
+    async listReviews(sessionId, page) {
+      if (!isSessionId(sessionId)) throw new DiditInvalidInputError('sessionId', 'A session id must be a UUID');
+      const path = `/v3/sessions/${sessionId.toLowerCase()}/reviews/?limit=${page.limit}&offset=${page.offset}`;
+      return resilience.run('reviews', async () => {
+        const response = await call('reviews', { method: 'GET', path, headers: { accept: 'application/json' } }, ['GET']);
+        return pageOf<ActivityEntry>(await readJson(response, 200), response.statusCode);
+      });
+    },
+
+    async addReview(sessionId, review) {
+      if (!isSessionId(sessionId)) throw new DiditInvalidInputError('sessionId', 'A session id must be a UUID');
+      if (review.status !== 'Approved' && review.status !== 'Declined' && review.status !== 'In Review') {
+        throw new DiditInvalidInputError('status', 'A review sets Approved, Declined or In Review');
+      }
+      checkComment(review.comment);
+      const path = `/v3/sessions/${sessionId.toLowerCase()}/reviews/`;
+      await resilience.run('review', async () => {
+        const response = await call(
+          'review',
+          { method: 'POST', path, headers: { 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify({ new_status: review.status, comment: review.comment }) },
+          // A review is a new entry each time: never repeated on our own.
+          [],
+        );
+        await readJson(response, 201);
+      });
+    },
+
+    async listWorkflows() {
+      return resilience.run('workflows', async () => {
+        const response = await call('workflows', { method: 'GET', path: '/v3/workflows/', headers: { accept: 'application/json' } }, ['GET']);
+        return pageOf<Workflow>(await readJson(response, 200), response.statusCode).results.filter((w) => isSessionId(w.workflow_id));
+      });
     },
 
     async credentialsUsable() {

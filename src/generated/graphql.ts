@@ -69,11 +69,13 @@ export type ReviewDecision =
   | 'APPROVED'
   | 'DECLINED';
 
+/** Didit's statuses; DELETED is the gateway's own, for the last event of an erased session; UNKNOWN stands for a status Didit adds later. */
 export type SessionStatus =
   | 'ABANDONED'
   | 'APPROVED'
   | 'AWAITING_USER'
   | 'DECLINED'
+  | 'DELETED'
   | 'EXPIRED'
   | 'IN_PROGRESS'
   | 'IN_REVIEW'

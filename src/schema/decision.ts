@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import { featuresFromWire } from '../didit/features.ts';
 import type * as Wire from '../didit/types.ts';
 import type { GatewayContext } from '../core/context.ts';
@@ -212,6 +213,15 @@ Review.implement({
       resolve: (r, _, ctx) => (r.new_status == null ? null : toSessionStatus(r.new_status, warnOf(ctx))),
     }),
     comment: t.string({ resolve: (r) => str(r.comment) }),
+    previousStatus: t.field({
+      type: SessionStatus,
+      description: 'v3.',
+      resolve: (r, _, ctx) => {
+        const previous = (r as { previous_status?: unknown }).previous_status;
+        return previous == null ? null : toSessionStatus(previous, warnOf(ctx));
+      },
+    }),
+    activityType: t.string({ description: 'v3: e.g. STATUS_UPDATED.', resolve: (r) => str((r as { activity_type?: unknown }).activity_type) }),
     createdAt: t.field({ type: 'DateTime', resolve: (r) => asDateTime(r.created_at) }),
   }),
 });
@@ -248,8 +258,17 @@ Decision.implement({
     reviews: t.field({
       type: [Review],
       nullable: false,
-      description: 'Reviewers only (an empty list for others).',
-      resolve: (d, _, ctx) => forReviewers(ctx, list(d.reviews).filter((r) => obj(r)), []),
+      description: "Reviewers only (an empty list for others). With Didit v3, a page of the session's activity feed, newest first.",
+      args: { first: t.arg.int({ defaultValue: 50 }), offset: t.arg.int({ defaultValue: 0 }) },
+      resolve: async (d, { first, offset }, ctx) => {
+        if (!ctx.caller?.reviewer) return [];
+        const limit = first ?? 50;
+        const from = offset ?? 0;
+        if (limit < 1 || limit > 100 || from < 0) throw new GraphQLError('first is from 1 to 100 and offset 0 or more', { extensions: { code: 'BAD_USER_INPUT' } });
+        if (ctx.services.didit.api === 'v1') return list(d.reviews).filter((r) => obj(r)).slice(from, from + limit);
+        const page = await ctx.services.didit.listReviews(d.session_id, { limit, offset: from });
+        return page.results.map((entry) => ({ ...entry, user: entry.actor_display ?? null }) as Wire.Review);
+      },
     }),
     extraImages: t.field({
       type: ['URL'],

@@ -8,7 +8,8 @@ function enumName(value: string): string {
 }
 
 export const SessionStatus = builder.enumType('SessionStatus', {
-  values: [...SESSION_STATUSES.map(enumName), 'UNKNOWN'],
+  description: "Didit's statuses; DELETED is the gateway's own, for the last event of an erased session; UNKNOWN stands for a status Didit adds later.",
+  values: [...SESSION_STATUSES.map(enumName), 'DELETED', 'UNKNOWN'],
 });
 
 const CHECK_STATUSES = ['Approved', 'Declined', 'In Review', 'Not Finished'] as const;
@@ -26,7 +27,7 @@ export const ReviewDecision = builder.enumType('ReviewDecision', {
   values: { APPROVED: { value: 'Approved' }, DECLINED: { value: 'Declined' } } as const,
 });
 
-const sessionStatuses = new Set<string>(SESSION_STATUSES.map(enumName));
+const sessionStatuses = new Set<string>([...SESSION_STATUSES.map(enumName), 'DELETED']);
 const checkStatuses = new Set<string>(CHECK_STATUSES.map(enumName));
 
 type Warn = (message: string, details: Record<string, unknown>) => void;

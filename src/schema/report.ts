@@ -2,8 +2,8 @@ import { requireReviewer } from '../core/access.ts';
 import { builder } from './builder.ts';
 import { badInput, checkSessionId, loadVisibleSession } from './session.ts';
 
-/** Didit renders a report only for sessions in these states; it answers 403 for the others. */
-const REPORTABLE = new Set(['Approved', 'Declined', 'In Review']);
+/** Didit renders a report only for sessions in these states (v3 adds Kyc Expired); it answers 403 for the others. */
+const REPORTABLE = { v1: new Set(['Approved', 'Declined', 'In Review']), v3: new Set(['Approved', 'Declined', 'In Review', 'Kyc Expired']) };
 
 const SessionPdf = builder.objectRef<{ url: string; expiresAt: number; filename: string }>('SessionPdf');
 SessionPdf.implement({
@@ -24,8 +24,9 @@ builder.mutationField('generateSessionPdf', (t) =>
     resolve: async (_, { sessionId }, ctx) => {
       requireReviewer(ctx.caller);
       const { id, decision } = await loadVisibleSession(ctx, checkSessionId(sessionId, 'sessionId'));
-      if (!REPORTABLE.has(decision!.status)) {
-        throw badInput('The report exists once the session is Approved, Declined or In Review', { argument: 'sessionId' });
+      const reportable = REPORTABLE[ctx.services.didit.api];
+      if (!reportable.has(decision!.status)) {
+        throw badInput(`The report exists once the session is ${[...reportable].join(', ')}`, { argument: 'sessionId' });
       }
       return ctx.services.pdfLinks.create(id);
     },

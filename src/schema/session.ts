@@ -2,14 +2,16 @@ import { GraphQLError } from 'graphql';
 import { MAX_COMMENT_LENGTH, MAX_VENDOR_DATA_LENGTH } from '../didit/checks.ts';
 import { DiditNotFoundError } from '../didit/errors.ts';
 import { isSessionId } from '../didit/session-id.ts';
-import type { CreateSessionResponse, Decision as WireDecision } from '../didit/types.ts';
+import type { CreateSessionResponse, SessionRow, Decision as WireDecision } from '../didit/types.ts';
 import { canSee, notFound, requireCaller, requireReviewer } from '../core/access.ts';
 import { checkCallback } from '../core/callback-policy.ts';
 import type { GatewayContext } from '../core/context.ts';
 import { builder } from './builder.ts';
 import { Decision, featuresOf, warnOf } from './decision.ts';
 import { ReviewDecision, SessionStatus, VerificationFeature, toSessionStatus } from './enums.ts';
-import { asUrl } from './scalars.ts';
+import { asDateTime, asUrl } from './scalars.ts';
+
+const str = (value: unknown) => (typeof value === 'string' ? value : null);
 
 /** A session as the schema sees it: its id and whichever Didit answer we hold for it. */
 export interface SessionSource {
@@ -18,6 +20,8 @@ export interface SessionSource {
   decision?: WireDecision;
   /** Didit's answer to `createSession`, before any decision was read. */
   created?: CreateSessionResponse;
+  /** v3: the session's row in a search, before any decision was read. */
+  row?: SessionRow;
 }
 
 const MAX_SESSION_IDS = 100;
@@ -58,6 +62,11 @@ function pick<K extends keyof CreateSessionResponse & keyof WireDecision>(s: Ses
   return s.created ? s.created[key] : s.decision?.[key];
 }
 
+/** A field the search row and the decision both tell, from whichever the source holds. */
+function fromRowOrDecision(s: SessionSource, row: keyof SessionRow, decision: (d: WireDecision) => unknown): unknown {
+  return s.row ? s.row[row] : s.decision ? decision(s.decision) : undefined;
+}
+
 export const Session = builder.objectRef<SessionSource>('Session');
 Session.implement({
   description: 'A verification session: where the applicant verifies, and how far they got.',
@@ -65,7 +74,7 @@ Session.implement({
     id: t.id({ nullable: false, resolve: (s) => s.id }),
     number: t.int({
       resolve: (s) => {
-        const value = s.created?.session_number ?? s.decision?.session_number;
+        const value = s.created?.session_number ?? s.row?.session_number ?? s.decision?.session_number;
         return Number.isSafeInteger(value) ? (value as number) : null;
       },
     }),
@@ -74,7 +83,7 @@ Session.implement({
       nullable: false,
       description: 'Where the applicant verifies.',
       resolve: (s) => {
-        const url = asUrl(s.created?.url ?? s.decision?.session_url);
+        const url = asUrl(s.created?.url ?? s.row?.session_url ?? s.decision?.session_url);
         if (!url) throw new GraphQLError('Didit gave no session URL', { extensions: { code: 'UPSTREAM_ERROR' } });
         return url;
       },
@@ -82,15 +91,25 @@ Session.implement({
     status: t.field({
       type: SessionStatus,
       nullable: false,
-      resolve: (s, _, ctx) => toSessionStatus(pick(s, 'status'), warnOf(ctx)),
+      resolve: (s, _, ctx) => toSessionStatus(s.row?.status ?? pick(s, 'status'), warnOf(ctx)),
     }),
-    vendorData: t.string({ resolve: (s) => pick(s, 'vendor_data') ?? null }),
+    vendorData: t.string({ resolve: (s) => (s.row ? s.row.vendor_data : pick(s, 'vendor_data')) ?? null }),
+    fullName: t.string({
+      description: "The applicant's name as read from the document (null until read).",
+      resolve: (s) => str(fromRowOrDecision(s, 'full_name', (d) => d.kyc?.full_name)),
+    }),
+    documentType: t.string({ resolve: (s) => str(fromRowOrDecision(s, 'document_type', (d) => d.kyc?.document_type)) }),
+    country: t.string({
+      description: "The document's issuing country (ISO 3166-1 alpha-3).",
+      resolve: (s) => str(fromRowOrDecision(s, 'country', (d) => d.kyc?.issuing_state)),
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (s) => asDateTime(fromRowOrDecision(s, 'created_at', (d) => d.created_at)) }),
     callback: t.field({ type: 'URL', resolve: (s) => asUrl(pick(s, 'callback')) }),
     features: t.field({ type: [VerificationFeature], nullable: false, resolve: (s, _, ctx) => featuresOf(pick(s, 'features'), ctx) }),
     workflowId: t.id({
       description: 'v3: the workflow the session runs (null in v1).',
       resolve: (s) => {
-        const id = s.created ? s.created.workflow_id : s.decision?.v3?.workflow_id;
+        const id = s.created ? s.created.workflow_id : s.row ? s.row.workflow_id : s.decision?.v3?.workflow_id;
         return typeof id === 'string' ? id : null;
       },
     }),

@@ -1,0 +1,258 @@
+import { createHash } from 'node:crypto';
+import { GraphQLError } from 'graphql';
+import { requireCaller, requireReviewer } from '../core/access.ts';
+import { MAX_COMMENT_LENGTH } from '../didit/checks.ts';
+import type { Workflow as WireWorkflow } from '../didit/types.ts';
+import { builder } from './builder.ts';
+import { SessionStatus } from './enums.ts';
+import { Session, badInput, checkSessionId, loadVisibleSession, type SessionSource } from './session.ts';
+
+/**
+ * The back office on Didit's v3 API: search, resubmission, erasure, reviews and workflows.
+ * With Didit v1 each of these answers REQUIRES_DIDIT_V3 (v1 has no such endpoints).
+ */
+
+/** Rows a search may ask for at once: each page is one upstream call, whatever its size. */
+const MAX_PAGE_SIZE = 100;
+const DEFAULT_PAGE_SIZE = 20;
+
+/** Opaque cursors: the offset stays ours to change. */
+const cursorOf = (offset: number) => Buffer.from(`offset:${offset}`).toString('base64url');
+function offsetOf(cursor: string | null | undefined): number {
+  if (cursor == null) return 0;
+  const match = /^offset:(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString('utf8'));
+  if (!match) throw badInput('Not a cursor this API gave', { argument: 'after' });
+  return Number(match[1]);
+}
+
+/** A status as Didit spells it, from the enum name ("IN_REVIEW" -> "In Review", "KYC_EXPIRED" -> "Kyc Expired"). */
+const didit = (name: string) => name.toLowerCase().replace(/(^|_)(\w)/g, (_, sep: string, c: string) => (sep ? ' ' : '') + c.toUpperCase());
+
+const SessionSearchFilter = builder.inputType('SessionSearchFilter', {
+  fields: (t) => ({
+    statuses: t.field({ type: [SessionStatus], description: 'Any of these.' }),
+    vendorData: t.string({ description: 'Reviewers only: an applicant always searches their own sessions.' }),
+    workflowId: t.id(),
+    country: t.string({ description: "The document's issuing country, ISO 3166-1 alpha-3 (e.g. PRT)." }),
+    createdAfter: t.field({ type: 'Date', description: 'Inclusive.' }),
+    createdBefore: t.field({ type: 'Date', description: 'Inclusive.' }),
+    text: t.string({ description: 'Free text: a name, a session number, …' }),
+  }),
+});
+
+interface Edge {
+  cursor: string;
+  node: SessionSource;
+}
+interface SessionPage {
+  edges: Edge[];
+  totalCount: number;
+  offset: number;
+  hasNextPage: boolean;
+}
+
+const PageInfo = builder.objectRef<SessionPage>('PageInfo');
+PageInfo.implement({
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean('hasNextPage', { nullable: false }),
+    hasPreviousPage: t.boolean({ nullable: false, resolve: (p) => p.offset > 0 }),
+    startCursor: t.string({ resolve: (p) => p.edges[0]?.cursor ?? null }),
+    endCursor: t.string({ resolve: (p) => p.edges.at(-1)?.cursor ?? null }),
+  }),
+});
+
+const SessionEdge = builder.objectRef<Edge>('SessionEdge');
+SessionEdge.implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor', { nullable: false }),
+    node: t.field({ type: Session, nullable: false, resolve: (e) => e.node }),
+  }),
+});
+
+const SessionConnection = builder.objectRef<SessionPage>('SessionConnection');
+SessionConnection.implement({
+  description: 'A page of sessions, newest first.',
+  fields: (t) => ({
+    edges: t.field({ type: [SessionEdge], nullable: false, resolve: (p) => p.edges }),
+    nodes: t.field({ type: [Session], nullable: false, resolve: (p) => p.edges.map((e) => e.node) }),
+    pageInfo: t.field({ type: PageInfo, nullable: false, resolve: (p) => p }),
+    totalCount: t.exposeInt('totalCount', { nullable: false }),
+  }),
+});
+
+const Workflow = builder.objectRef<WireWorkflow>('Workflow');
+Workflow.implement({
+  description: 'A verification workflow configured in the Didit console (v3).',
+  fields: (t) => ({
+    id: t.id({ nullable: false, description: 'What createSession takes as workflowId.', resolve: (w) => w.workflow_id }),
+    label: t.string({ resolve: (w) => (typeof w.workflow_label === 'string' ? w.workflow_label : null) }),
+    type: t.string({ resolve: (w) => (typeof w.workflow_type === 'string' ? w.workflow_type : null) }),
+    features: t.stringList({
+      nullable: false,
+      resolve: (w) => (Array.isArray(w.features) ? w.features : typeof w.features === 'string' ? w.features.split('+') : []).flatMap((f) => (typeof f === 'string' && f.trim() ? [f.trim()] : [])),
+    }),
+    isDefault: t.boolean({ nullable: false, resolve: (w) => w.is_default === true }),
+    version: t.int({ resolve: (w) => (Number.isSafeInteger(w.version) ? (w.version as number) : null) }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  searchSessions: t.field({
+    type: SessionConnection,
+    nullable: false,
+    description: `Sessions, newest first (Didit v3). Reviewers search all; an applicant only ever their own. At most ${MAX_PAGE_SIZE} a page.`,
+    args: {
+      filter: t.arg({ type: SessionSearchFilter }),
+      first: t.arg.int({ defaultValue: DEFAULT_PAGE_SIZE }),
+      after: t.arg.string(),
+    },
+    resolve: async (_, { filter, first, after }, ctx) => {
+      const caller = requireCaller(ctx.caller);
+      const limit = first ?? DEFAULT_PAGE_SIZE;
+      if (limit < 1 || limit > MAX_PAGE_SIZE) throw badInput(`first is from 1 to ${MAX_PAGE_SIZE}`, { argument: 'first' });
+      if (!caller.reviewer && filter?.vendorData != null && filter.vendorData !== caller.sub) {
+        throw new GraphQLError('Applicants search their own sessions only', { extensions: { code: 'FORBIDDEN', argument: 'filter.vendorData' } });
+      }
+      if (filter?.statuses?.some((status) => status === 'DELETED' || status === 'UNKNOWN')) {
+        throw badInput('DELETED and UNKNOWN are not statuses Didit searches by', { argument: 'filter.statuses' });
+      }
+      const offset = offsetOf(after);
+      const page = await ctx.services.didit.listSessions(
+        {
+          // An applicant's search is narrowed to their own sessions, whatever they pass.
+          vendorData: caller.reviewer ? (filter?.vendorData ?? undefined) : caller.sub,
+          statuses: filter?.statuses?.map(didit),
+          workflowId: filter?.workflowId ?? undefined,
+          country: filter?.country ?? undefined,
+          dateFrom: filter?.createdAfter ?? undefined,
+          dateTo: filter?.createdBefore ?? undefined,
+          search: filter?.text ?? undefined,
+        },
+        { limit, offset },
+      );
+      // And checked again on the way out: a row that is not the applicant's is never shown.
+      const rows = page.results.filter((row) => caller.reviewer || row.vendor_data === caller.sub);
+      return {
+        edges: rows.map((row, i) => ({ cursor: cursorOf(offset + i + 1), node: { id: row.session_id.toLowerCase(), row } })),
+        totalCount: page.count,
+        offset,
+        hasNextPage: offset + page.results.length < page.count,
+      };
+    },
+  }),
+  workflows: t.field({
+    type: [Workflow],
+    nullable: false,
+    description: "The workflows createSession can run (Didit v3). Reviewers only.",
+    resolve: (_, __, ctx) => {
+      requireReviewer(ctx.caller);
+      return ctx.services.didit.listWorkflows();
+    },
+  }),
+}));
+
+const ResubmitStepInput = builder.inputType('ResubmitStepInput', {
+  fields: (t) => ({
+    nodeId: t.string({ required: true, description: 'The step, as `nodeId` on the decision (e.g. "feature_ocr").' }),
+    feature: t.string({ description: 'Its feature, e.g. "OCR".' }),
+  }),
+});
+
+const ResubmitSessionInput = builder.inputType('ResubmitSessionInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    steps: t.field({ type: [ResubmitStepInput], description: "Omitted: Didit picks the steps that were declined, in review or not finished." }),
+    comment: t.string({ description: `At most ${MAX_COMMENT_LENGTH} characters.` }),
+    sendEmail: t.boolean({ description: 'Tell the applicant by email (emailAddress required then).' }),
+    emailAddress: t.string(),
+    emailLanguage: t.string({ description: 'ISO 639-1, e.g. "en".' }),
+  }),
+});
+
+const ReviewStatus = builder.enumType('SessionReviewStatus', {
+  values: { APPROVED: { value: 'Approved' }, DECLINED: { value: 'Declined' }, IN_REVIEW: { value: 'In Review' } } as const,
+});
+
+const AddSessionReviewInput = builder.inputType('AddSessionReviewInput', {
+  fields: (t) => ({
+    sessionId: t.id({ required: true }),
+    status: t.field({ type: ReviewStatus, required: true }),
+    comment: t.string({ description: `At most ${MAX_COMMENT_LENGTH} characters, with the reviewer's id added.` }),
+  }),
+});
+
+const SessionPayload = builder.objectRef<{ session: SessionSource }>('SessionPayload');
+SessionPayload.implement({
+  fields: (t) => ({ session: t.field({ type: Session, nullable: false, description: 'Read again after the change.', resolve: (p) => p.session }) }),
+});
+
+const DeleteSessionPayload = builder.objectRef<{ sessionId: string }>('DeleteSessionPayload');
+DeleteSessionPayload.implement({
+  fields: (t) => ({
+    sessionId: t.id({ nullable: false, resolve: (p) => p.sessionId }),
+    deleted: t.boolean({ nullable: false, description: 'Always true: deleting a session that is already gone is no error.', resolve: () => true }),
+  }),
+});
+
+/** Who did it, for the log: a digest of the reviewer's sub (the sub itself may be an email address). */
+const reviewerRef = (sub: string) => createHash('sha256').update(sub).digest('hex').slice(0, 16);
+
+builder.mutationFields((t) => ({
+  resubmitSession: t.field({
+    type: SessionPayload,
+    nullable: false,
+    description: 'Ask the applicant to redo steps: the session becomes RESUBMITTED and its URL opens again (Didit v3). Reviewers only.',
+    args: { input: t.arg({ type: ResubmitSessionInput, required: true }) },
+    resolve: async (_, { input }, ctx) => {
+      requireReviewer(ctx.caller);
+      const id = checkSessionId(input.sessionId, 'input.sessionId');
+      await ctx.services.didit.updateStatus(id, {
+        status: 'Resubmitted',
+        comment: input.comment ?? undefined,
+        sendEmail: input.sendEmail ?? undefined,
+        emailAddress: input.emailAddress ?? undefined,
+        emailLanguage: input.emailLanguage ?? undefined,
+        nodesToResubmit: input.steps?.map((step) => ({ node_id: step.nodeId, ...(step.feature != null && { feature: step.feature }) })),
+      });
+      ctx.services.decisionCache.delete(id);
+      ctx.decisionLoader.clear(id);
+      return { session: await loadVisibleSession(ctx, id) };
+    },
+  }),
+  addSessionReview: t.field({
+    type: SessionPayload,
+    nullable: false,
+    description: "A review that sets the session's status, signed with the reviewer's id (Didit v3). Reviewers only.",
+    args: { input: t.arg({ type: AddSessionReviewInput, required: true }) },
+    resolve: async (_, { input }, ctx) => {
+      const caller = requireReviewer(ctx.caller);
+      const id = checkSessionId(input.sessionId, 'input.sessionId');
+      if (input.comment != null && input.comment.length > MAX_COMMENT_LENGTH) {
+        throw badInput(`The comment is at most ${MAX_COMMENT_LENGTH} characters`, { argument: 'input.comment' });
+      }
+      // Didit shows every review as made by our API key: the reviewer's own id travels in the comment.
+      const signed = `${input.comment ? `${input.comment}\n` : ''}(reviewer: ${caller.sub})`;
+      await ctx.services.didit.addReview(id, { status: input.status, comment: signed });
+      ctx.services.log.info({ sessionId: id, reviewer: reviewerRef(caller.sub), status: input.status }, 'session reviewed');
+      ctx.services.decisionCache.delete(id);
+      ctx.decisionLoader.clear(id);
+      return { session: await loadVisibleSession(ctx, id) };
+    },
+  }),
+  deleteSession: t.field({
+    type: DeleteSessionPayload,
+    nullable: false,
+    description:
+      'Erase a session at Didit, for a data-protection request (Didit v3): every gateway instance drops its copies and subscribers get a last DELETED event. Reviewers only.',
+    args: { sessionId: t.arg.id({ required: true }) },
+    resolve: async (_, { sessionId }, ctx) => {
+      const caller = requireReviewer(ctx.caller);
+      const id = checkSessionId(sessionId, 'sessionId');
+      await ctx.services.didit.deleteSession(id);
+      ctx.services.log.info({ sessionId: id, reviewer: reviewerRef(caller.sub) }, 'session deleted');
+      await ctx.services.erase(id);
+      ctx.decisionLoader.clear(id);
+      return { sessionId: id };
+    },
+  }),
+}));
