@@ -168,6 +168,7 @@ export function createDiditV1Client(options: DiditV1Options): DiditV1Client {
     },
 
     async updateStatus(sessionId, params) {
+      if (params.status === 'Resubmitted') throw new DiditNeedsV3Error('Resubmitting a session');
       if (params.status !== 'Approved' && params.status !== 'Declined') {
         throw new DiditInvalidInputError('status', 'The new status must be Approved or Declined');
       }

@@ -11,8 +11,9 @@ const DATE_TIME = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d{1,9})?(Z|[+-]\d
 const DATE = /^\d{4}-\d{2}-\d{2}$/;
 
 /**
- * An ISO-8601 instant in UTC with `Z`, keeping the fraction of a second as Didit wrote it.
- * Times without an offset are UTC (Didit writes AML dates that way). Anything else: null.
+ * An ISO-8601 instant in UTC, always written alike, with milliseconds: `2024-07-28T06:46:39.354Z`
+ * (what JavaScript's `toISOString` writes), whatever precision Didit sent. Times without an
+ * offset are UTC (Didit writes AML dates that way). Anything else: null.
  */
 export function asDateTime(value: unknown): string | null {
   if (typeof value !== 'string') return null;
@@ -22,7 +23,7 @@ export function asDateTime(value: unknown): string | null {
   const zone = offset.toUpperCase() === 'Z' ? 'Z' : offset.replace(/^([+-]\d{2}):?(\d{2})$/, '$1:$2');
   const ms = Date.parse(`${day}T${time}${zone}`);
   if (Number.isNaN(ms)) return null;
-  return `${new Date(ms).toISOString().slice(0, 19)}${fraction}Z`;
+  return `${new Date(ms).toISOString().slice(0, 19)}${`${fraction || '.'}000`.slice(0, 4)}Z`;
 }
 
 /** A calendar date `YYYY-MM-DD` that exists, or null. Plain arithmetic: this runs for every date field. */

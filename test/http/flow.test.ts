@@ -43,7 +43,7 @@ function expectedFromWire(value: unknown, key = ''): unknown {
   if (typeof value !== 'string') return value;
   if (key === 'features') return value.split(' + ');
   if (key === 'status' || key.endsWith('_status')) return value.toUpperCase().replace(/ /g, '_');
-  if (/^(created_at|first_seen|last_seen|last_change)$/.test(key) && !value.endsWith('Z')) return `${value}Z`;
+  if (/^(created_at|first_seen|last_seen|last_change)$/.test(key)) return new Date(value.endsWith('Z') ? value : `${value}Z`).toISOString();
   return value;
 }
 

@@ -8,11 +8,13 @@ it('accepts real calendar dates only', () => {
   }
 });
 
-it('writes instants in UTC with Z, keeping the fraction Didit sent', () => {
-  expect(asDateTime('2024-07-28T06:46:39.354573Z')).toBe('2024-07-28T06:46:39.354573Z');
-  expect(asDateTime('2024-07-20T17:53:03')).toBe('2024-07-20T17:53:03Z');
-  expect(asDateTime('2024-07-28T08:46:39.5+02:00')).toBe('2024-07-28T06:46:39.5Z');
-  expect(asDateTime('2024-07-28T08:46:39+0200')).toBe('2024-07-28T06:46:39Z');
+it('writes instants in UTC with Z and milliseconds, whatever precision Didit sent', () => {
+  expect(asDateTime('2024-07-28T06:46:39.354573Z')).toBe('2024-07-28T06:46:39.354Z');
+  expect(asDateTime('2024-07-20T17:53:03')).toBe('2024-07-20T17:53:03.000Z');
+  expect(asDateTime('2024-07-28T08:46:39.5+02:00')).toBe('2024-07-28T06:46:39.500Z');
+  expect(asDateTime('2024-07-28T08:46:39+0200')).toBe('2024-07-28T06:46:39.000Z');
+  // The same instant reads the same as the gateway's own times (event times, link expiry).
+  expect(asDateTime('2024-07-28T06:46:39.354573Z')).toBe(new Date('2024-07-28T06:46:39.354Z').toISOString());
   for (const bad of ['yesterday', '2024-07-28', '2024-13-28T00:00:00Z', 1722148000]) expect(asDateTime(bad)).toBeNull();
 });
 

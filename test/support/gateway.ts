@@ -77,7 +77,7 @@ export async function startTestGateway(env: Record<string, string> = {}, options
   return {
     ...gateway,
     logs,
-    sandboxInstance: gateway.sandbox!.instance,
+    sandboxInstance: gateway.sandbox?.instance as TestGateway['sandboxInstance'],
     token: (sub, roles = [], claims = {}) =>
       new SignJWT({ roles, ...claims }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('10m').sign(key),
     client: (token) => new GraphQLClient(endpoint, { headers: auth(token), errorPolicy: 'all' }),
