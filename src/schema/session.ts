@@ -172,7 +172,10 @@ builder.mutationFields((t) => ({
         features: input.features ?? undefined,
         vendorData,
       });
-      return { session: { id: created.session_id.toLowerCase(), created } };
+      const id = created.session_id.toLowerCase();
+      // A read of this id just before it existed may have left "no such session" in the cache.
+      await ctx.services.decisionCache.delete(id);
+      return { session: { id, created } };
     },
   }),
   updateSessionStatus: t.field({
@@ -187,7 +190,7 @@ builder.mutationFields((t) => ({
         throw badInput(`The comment is at most ${MAX_COMMENT_LENGTH} characters`, { argument: 'input.comment' });
       }
       await ctx.services.didit.updateStatus(id, input.status, input.comment ?? undefined);
-      ctx.services.decisionCache.delete(id);
+      await ctx.services.decisionCache.delete(id);
       ctx.decisionLoader.clear(id);
       return { session: await loadVisibleSession(ctx, id) };
     },
