@@ -111,14 +111,29 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
   commands.on('close', () => failed());
   subscriber.on('error', () => {});
 
-  // Sessions dropped while Redis was away: their stored copy may still be there, so it is not
-  // read until the drop went through.
-  const pending = new Set<string>();
-  commands.on('ready', () => {
-    if (!healthy) log.info('shared decision cache available again');
+  const succeeded = () => {
+    if (healthy) return;
     healthy = true;
-    for (const sessionId of pending) void drop(sessionId);
+    log.info('shared decision cache available again');
+  };
+  let connected = false;
+  commands.on('ready', () => {
+    if (!connected) log.info('shared decision cache connected');
+    connected = true;
+    succeeded();
+    retryDrops();
   });
+
+  // Sessions dropped while Redis was away: their stored copy may still be there, so this instance
+  // does not read it, and the drop is retried (each second, and when the connection is back) so
+  // that the others stop reading it too.
+  const pending = new Set<string>();
+  let retry: NodeJS.Timeout | undefined;
+  function retryDrops() {
+    clearTimeout(retry);
+    retry = undefined;
+    for (const sessionId of [...pending]) void drop(sessionId);
+  }
 
   const listeners: Array<(sessionId: string | undefined) => void> = [];
   let subscribed = false;
@@ -164,6 +179,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
       const results = await commands.multi().del(value).incr(generation).pexpire(generation, GENERATION_TTL_MS).publish(channel, message).exec();
       const error = results?.find(([commandError]) => commandError)?.[0];
       if (!results || error) throw error ?? new Error('transaction discarded');
+      succeeded();
     } catch (error) {
       failed(error);
       if (closed) return;
@@ -173,6 +189,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
         log.error('too many session drops waiting for Redis; the oldest is forgotten and its shared copy may be served until it expires');
       }
       pending.add(sessionId);
+      retry ??= setTimeout(retryDrops, 1000).unref();
     }
   }
 
@@ -182,6 +199,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
       const { value, generation } = names(sessionId);
       try {
         const [stored, current] = await commands.mgetBuffer(value, generation);
+        succeeded();
         const copy = stored ? parse(open(stored, value), (c): c is CachedDecision => isCopyOf(c, sessionId)) : undefined;
         return { copy, generation: current?.toString() ?? '0' };
       } catch (error) {
@@ -196,6 +214,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
       if (sealed.length > MAX_SHARED_VALUE_BYTES) return;
       try {
         await commands.writeIfGeneration(value, generationKey, generation, sealed, Math.ceil(keepMs));
+        succeeded();
       } catch (error) {
         failed(error);
       }
@@ -206,6 +225,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
     },
     async close() {
       closed = true;
+      clearTimeout(retry);
       subscriber.disconnect();
       await commands.quit().catch(() => {});
     },
