@@ -8,6 +8,8 @@ import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
+import { createDecisionCache } from '../../src/core/decision-cache.ts';
+import { createDiditClient } from '../../src/didit/client.ts';
 import { createSharedDecisions, MAX_SHARED_VALUE_BYTES, type CachedDecision, type SharedDecisions } from '../../src/core/shared-decisions.ts';
 import type { Decision } from '../../src/didit/types.ts';
 import { signWebhookBody } from '../../src/didit/webhook-signature.ts';
@@ -340,6 +342,31 @@ describe('the shared store', () => {
     const keys = await redis.keys(`${PREFIX}*`);
     for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
     expect(keys.some((key) => key.includes('decision-generation'))).toBe(true);
+  });
+
+  it("a caller waiting on a read that someone else's charge refused is not refused with it", async () => {
+    const sandbox = createSandbox();
+    const { url } = await sandbox.listen(0);
+    const client = createDiditClient({ clientId: 'sandbox-client', clientSecret: 'sandbox-secret', authUrl: url, apiUrl: url, maxRetries: 0, decisionsPerMinute: 1_000_000 });
+    try {
+      const store = open(KEY);
+      const cache = createDecisionCache(client, { max: 10, ttlActiveMs: 60_000, ttlFinalMs: 60_000, shared: { store, ttlFinalMs: 60_000 } });
+      const id = (await client.createSession({ callback: 'https://app.example.com/x' })).session_id;
+      await ready(store, id);
+      sandbox.resetRequests();
+      const spent = new Error('budget spent');
+      const charge = vi.fn();
+      // Both wait on one read (behind the shared level's lookup); the first caller's charge refuses it.
+      const refused = cache.get(id, { charge: () => { throw spent; } });
+      const waiting = cache.get(id, { charge });
+      await expect(refused).rejects.toBe(spent);
+      expect((await waiting).session_id).toBe(id);
+      expect(charge).toHaveBeenCalledTimes(1);
+      expect(sandbox.requests.filter((r) => r.endpoint === 'decision')).toHaveLength(1);
+    } finally {
+      await client.close();
+      await sandbox.close();
+    }
   });
 
   it(`does not store a value over ${MAX_SHARED_VALUE_BYTES} bytes`, async () => {
