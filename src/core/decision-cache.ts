@@ -161,11 +161,11 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
           }
           decision = await didit.getDecision(key);
         } catch (error) {
-          if (error instanceof DiditNotFoundError && notFoundTtlMs > 0 && current()) {
+          if (error instanceof DiditNotFoundError && current()) {
             const now = Date.now();
             const copy = { fetchedAt: now, freshUntil: now + notFoundTtlMs };
             keepLocal(key, copy);
-            if (generation !== undefined) await shared?.store.write(key, copy, generation, notFoundTtlMs);
+            if (generation !== undefined && notFoundTtlMs > 0) await shared?.store.write(key, copy, generation, notFoundTtlMs);
           }
           // A session dropped meanwhile changed: its old copy must not answer.
           const stale = current() ? staleCopy(key, sharedCopy, error) : undefined;
