@@ -71,7 +71,20 @@ export interface Config {
     /** Upstream calls in flight at once; more wait in a bounded queue. */
     maxConcurrentCalls: number;
   };
-  decisionCache: { ttlActiveMs: number; ttlFinalMs: number; max: number };
+  decisionCache: {
+    /** Freshness in this process: sessions still moving, and finished ones. */
+    ttlActiveMs: number;
+    ttlFinalMs: number;
+    max: number;
+    /** How long Didit's "no such session" is believed (0: never). */
+    notFoundTtlMs: number;
+    /** Freshness of a finished session in the shared level (Redis); webhooks drop it on change. */
+    sharedTtlMs: number;
+    /** How old a copy may be and still answer while Didit is down or limiting us (0: never). */
+    staleIfErrorMs: number;
+    /** AES-256-GCM key of the shared level; without it the shared level is off. */
+    key?: SecretKey;
+  };
   /** Query answers kept per caller for repeated reads (0: off); they live no longer than their decisions. */
   responseCacheMax: number;
   sandboxServer: { port: number; clientId: string; clientSecret: string; apiKey: string };
@@ -91,6 +104,8 @@ export interface Config {
   pdfLinkSecret?: string;
   pdfLinkTtlSeconds: number;
   redisUrl?: string;
+  /** Put in front of every Redis key and channel the gateway uses, so that several deployments can share one Redis. */
+  redisKeyPrefix: string;
   limits: Limits;
   /** Only the documents in the persisted-operations manifest may run. */
   trustedDocuments: boolean;
@@ -101,6 +116,24 @@ export interface Config {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** Key bytes that print as `[secret]` in logs, JSON and `util.inspect`, never as their value. */
+export class SecretKey {
+  readonly #bytes: Buffer;
+  constructor(bytes: Buffer) {
+    this.#bytes = bytes;
+  }
+  bytes(): Buffer {
+    return this.#bytes;
+  }
+  toJSON() {
+    return '[secret]';
+  }
+  [Symbol.for('nodejs.util.inspect.custom')]() {
+    return '[secret]';
+  }
+}
+
 
 /**
  * Readers of one environment's variables, shared by the gateway's and the sandbox's schema.
@@ -144,6 +177,15 @@ function variables(env: Env) {
     return value;
   };
 
+  /** 32 bytes written as 64 hex digits or as base64 (standard or URL-safe). */
+  const key32 = (name: string): SecretKey | undefined => {
+    const raw = read(name);
+    if (raw === undefined) return undefined;
+    const bytes = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(raw) ? Buffer.from(raw, 'base64') : undefined;
+    if (bytes?.length !== 32) throw new ConfigError(name, 'must be 32 bytes written as 64 hex digits or as base64 (e.g. openssl rand -base64 32)');
+    return new SecretKey(bytes);
+  };
+
   const bool = (name: string): boolean => {
     const raw = read(name)?.toLowerCase();
     if (raw === undefined) return false;
@@ -152,7 +194,7 @@ function variables(env: Env) {
     throw new ConfigError(name, 'must be true or false');
   };
 
-  return { read, int, httpUrl, origin, secret, bool };
+  return { read, int, httpUrl, origin, secret, key32, bool };
 }
 
 type Variables = ReturnType<typeof variables>;
@@ -172,7 +214,7 @@ function readSandboxServer({ read, int }: Variables): Config['sandboxServer'] {
 
 export function loadConfig(env: Env = process.env): Config {
   const vars = variables(env);
-  const { read, int, origin, secret, bool } = vars;
+  const { read, int, origin, secret, key32, bool } = vars;
 
   const port = int('PORT', 4000, 0, 65535);
   const host = read('HOST') ?? '0.0.0.0';
@@ -246,6 +288,11 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL');
   }
 
+  const redisKeyPrefix = read('REDIS_KEY_PREFIX') ?? 'didit-gateway:';
+  if (!/^[\x21-\x7e]{1,100}$/.test(redisKeyPrefix)) {
+    throw new ConfigError('REDIS_KEY_PREFIX', 'must be 1 to 100 printable ASCII characters without spaces');
+  }
+
   return {
     port,
     host,
@@ -273,6 +320,10 @@ export function loadConfig(env: Env = process.env): Config {
       ttlActiveMs: int('DECISION_CACHE_TTL_ACTIVE_MS', 2000, 0, 3_600_000),
       ttlFinalMs: int('DECISION_CACHE_TTL_FINAL_MS', 60_000, 0, 86_400_000),
       max: int('DECISION_CACHE_MAX', 5000, 1, 1_000_000),
+      notFoundTtlMs: int('NOT_FOUND_TTL_MS', 30_000, 0, 3_600_000),
+      sharedTtlMs: int('DECISION_CACHE_SHARED_TTL_MS', 86_400_000, 0, 7 * 86_400_000),
+      staleIfErrorMs: int('DECISION_CACHE_STALE_IF_ERROR_MS', 86_400_000, 0, 7 * 86_400_000),
+      key: key32('DECISION_CACHE_KEY'),
     },
     responseCacheMax: int('RESPONSE_CACHE_MAX', 10_000, 0, 1_000_000),
     sandboxServer,
@@ -289,6 +340,7 @@ export function loadConfig(env: Env = process.env): Config {
     pdfLinkSecret: secret('PDF_LINK_SECRET', 32),
     pdfLinkTtlSeconds: int('PDF_LINK_TTL_SECONDS', 300, 10, 3600),
     redisUrl,
+    redisKeyPrefix,
     limits: {
       maxAliases: int('MAX_ALIASES', 15, 1, 1000),
       maxDepth: int('MAX_DEPTH', 8, 1, 100),

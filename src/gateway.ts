@@ -10,6 +10,7 @@ import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
 import { createAuthenticator } from './core/auth.ts';
 import type { Services } from './core/context.ts';
 import { createDecisionCache } from './core/decision-cache.ts';
+import { createSharedDecisions, type SharedDecisions } from './core/shared-decisions.ts';
 import { createHttpHandler } from './http/handler.ts';
 import { createLogger } from './core/logger.ts';
 import { createMetrics } from './core/metrics.ts';
@@ -104,9 +105,21 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     ...options.didit,
   });
   const responses = createResponseCache(config.responseCacheMax);
-  const decisionCache = createDecisionCache(client, { ...config.decisionCache, onLookup: metrics.cacheLookup, onDelete: responses.dropSession });
+  const sharedDecisions = startSharedDecisions(config, log);
+  const decisionCache = createDecisionCache(client, {
+    ...config.decisionCache,
+    shared: sharedDecisions && {
+      store: sharedDecisions,
+      // Kept long on the word of webhooks, which drop a session when it changes: without them
+      // (none configured), a finished session is shared no longer than it is kept in-process.
+      ttlFinalMs: config.sandbox || config.webhookSecrets.length > 0 ? config.decisionCache.sharedTtlMs : config.decisionCache.ttlFinalMs,
+    },
+    onLookup: metrics.cacheLookup,
+    onDelete: responses.dropSession,
+    log,
+  });
   // Every instance drops its cached copy of a session whatever instance got the webhook.
-  events.onEvent((event) => decisionCache.delete(event.sessionId));
+  events.onEvent((event) => void decisionCache.delete(event.sessionId));
   const services: Services = {
     config,
     didit: client,
@@ -118,7 +131,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
     log,
     async erase(sessionId) {
-      decisionCache.delete(sessionId);
+      await decisionCache.delete(sessionId);
       await events.publish({ sessionId: sessionId.toLowerCase(), status: DELETED_STATUS, timestamp: Math.floor(Date.now() / 1000) });
     },
   };
@@ -174,6 +187,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
         // Open subscriptions end cleanly: WebSocket ones with a close frame, SSE ones with the stream.
         await websocket.close();
         await events.close();
+        await sharedDecisions?.close();
         await closed;
         clearInterval(idle);
         clearTimeout(deadline);
@@ -183,6 +197,17 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       return closing;
     },
   };
+}
+
+/** The decision cache's level shared through Redis, when both Redis and a key to seal values are configured. */
+function startSharedDecisions(config: Config, log: Logger): SharedDecisions | undefined {
+  if (!config.redisUrl) return undefined;
+  const key = config.decisionCache.key;
+  if (!key) {
+    log.warn('DECISION_CACHE_KEY is not set: decisions are not shared through Redis, every instance reads Didit for itself');
+    return undefined;
+  }
+  return createSharedDecisions({ redisUrl: config.redisUrl, prefix: config.redisKeyPrefix, key: key.bytes(), log });
 }
 
 /** The manifest `npm run codegen` writes from `operations/*.graphql`. */

@@ -1,4 +1,6 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, loadSandboxConfig } from '../src/config.ts';
 
@@ -63,6 +65,21 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads the decision cache settings, and never shows the key', () => {
+    expect(loadConfig({}).decisionCache).toMatchObject({ notFoundTtlMs: 30_000, sharedTtlMs: 86_400_000, staleIfErrorMs: 86_400_000, key: undefined });
+    expect(loadConfig({}).redisKeyPrefix).toBe('didit-gateway:');
+    const bytes = randomBytes(32);
+    for (const written of [bytes.toString('hex'), bytes.toString('base64'), bytes.toString('base64url')]) {
+      const config = loadConfig({ DECISION_CACHE_KEY: written, REDIS_KEY_PREFIX: 'staging:' });
+      expect(config.decisionCache.key!.bytes()).toEqual(bytes);
+      expect(config.redisKeyPrefix).toBe('staging:');
+      for (const shown of [JSON.stringify(config), inspect(config, { depth: 10 })]) {
+        expect(shown).not.toContain(written);
+        expect(shown).toContain('[secret]');
+      }
+    }
+  });
+
   it('lets browsers on any origin call while developing, none in production unless listed', () => {
     expect(loadConfig({}).corsOrigins).toBe('*');
     const production = { ...DIDIT, NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) };
@@ -89,6 +106,12 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ MAX_DEPTH: '0' }, 'MAX_DEPTH'],
     [{ SANDBOX_CLIENT_ID: 'has:colon' }, 'SANDBOX_CLIENT_ID'],
+    [{ DECISION_CACHE_KEY: 'super-secret-value' }, 'DECISION_CACHE_KEY'],
+    [{ DECISION_CACHE_KEY: `super-secret-value${'0'.repeat(46)}` }, 'DECISION_CACHE_KEY'],
+    [{ DECISION_CACHE_KEY: Buffer.alloc(31).toString('base64') }, 'DECISION_CACHE_KEY'],
+    [{ REDIS_KEY_PREFIX: 'has space:' }, 'REDIS_KEY_PREFIX'],
+    [{ NOT_FOUND_TTL_MS: '-1' }, 'NOT_FOUND_TTL_MS'],
+    [{ DECISION_CACHE_STALE_IF_ERROR_MS: 'long' }, 'DECISION_CACHE_STALE_IF_ERROR_MS'],
   ])('refuses %j naming %s, without printing any value', (env, variable) => {
     const error = refusal(env as Record<string, string>);
     expect(error.variable).toBe(variable);

@@ -34,7 +34,7 @@ export function createMetrics(gauges: { subscriptions: () => number; redisConnec
     registers,
   });
   const tokenRefreshes = new Counter({ name: 'gateway_didit_token_refreshes_total', help: 'Didit access tokens fetched', registers });
-  const cacheLookups = new Counter({ name: 'gateway_decision_cache_lookups_total', help: 'Decision cache reads by outcome (hit, miss, stale)', labelNames: ['outcome'], registers });
+  const cacheLookups = new Counter({ name: 'gateway_decision_cache_lookups_total', help: 'Decision cache reads by outcome: hit (in-process), shared (Redis), miss (read from Didit), stale (old copy while Didit failed)', labelNames: ['outcome'], registers });
   const responseCacheLookups = new Counter({ name: 'gateway_response_cache_lookups_total', help: 'Answer cache reads by outcome (hit, miss)', labelNames: ['outcome'], registers });
   const webhooks = new Counter({ name: 'gateway_webhook_deliveries_total', help: 'Didit webhook deliveries by outcome', labelNames: ['outcome'], registers });
   new Gauge({ name: 'gateway_didit_circuit_open', help: 'Circuit breaker around Didit: 0 closed, 0.5 half-open, 1 open', registers, collect() { this.set(gauges.breakerOpen()); } });

@@ -214,7 +214,7 @@ builder.mutationFields((t) => ({
         emailLanguage: input.emailLanguage ?? undefined,
         nodesToResubmit: input.steps?.map((step) => ({ node_id: step.nodeId, ...(step.feature != null && { feature: step.feature }) })),
       });
-      ctx.services.decisionCache.delete(id);
+      await ctx.services.decisionCache.delete(id);
       ctx.decisionLoader.clear(id);
       return { session: await loadVisibleSession(ctx, id) };
     },
@@ -234,7 +234,7 @@ builder.mutationFields((t) => ({
       const signed = `${input.comment ? `${input.comment}\n` : ''}(reviewer: ${caller.sub})`;
       await ctx.services.didit.addReview(id, { status: input.status, comment: signed });
       ctx.services.log.info({ sessionId: id, reviewer: reviewerRef(caller.sub), status: input.status }, 'session reviewed');
-      ctx.services.decisionCache.delete(id);
+      await ctx.services.decisionCache.delete(id);
       ctx.decisionLoader.clear(id);
       return { session: await loadVisibleSession(ctx, id) };
     },

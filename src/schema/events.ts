@@ -26,7 +26,7 @@ SessionStatusEvent.implement({
         // Already at this status, or further along (an "In Progress" event read after the outcome).
         if (known === e.status || stage(known) > stage(e.status)) return session;
         // The shared cache still holds the status before this event: read Didit again.
-        ctx.services.decisionCache.delete(e.sessionId);
+        await ctx.services.decisionCache.delete(e.sessionId);
         ctx.decisionLoader.clear(e.sessionId);
         return loadVisibleSession(ctx, e.sessionId);
       },

@@ -260,9 +260,10 @@ builder.mutationFields((t) => ({
           : undefined,
         expectedDetails: input.expectedDetails ? definedOnly(input.expectedDetails) : undefined,
       });
-      // A session id Didit just made may have been read as NOT_FOUND a moment ago.
-      ctx.services.decisionCache.delete(created.session_id);
-      return { session: { id: created.session_id.toLowerCase(), created } };
+      const id = created.session_id.toLowerCase();
+      // A read of this id just before it existed may have left "no such session" in the cache.
+      await ctx.services.decisionCache.delete(id);
+      return { session: { id, created } };
     },
   }),
   updateSessionStatus: t.field({
@@ -277,7 +278,7 @@ builder.mutationFields((t) => ({
         throw badInput(`The comment is at most ${MAX_COMMENT_LENGTH} characters`, { argument: 'input.comment' });
       }
       await ctx.services.didit.updateStatus(id, { status: input.status, comment: input.comment ?? undefined });
-      ctx.services.decisionCache.delete(id);
+      await ctx.services.decisionCache.delete(id);
       ctx.decisionLoader.clear(id);
       return { session: await loadVisibleSession(ctx, id) };
     },
