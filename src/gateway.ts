@@ -8,8 +8,10 @@ import type { Config } from './config.ts';
 import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
 import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
 import { createAuthenticator } from './core/auth.ts';
+import { createBudget } from './core/budget.ts';
 import type { Services } from './core/context.ts';
 import { createDecisionCache } from './core/decision-cache.ts';
+import { createFleetBuckets } from './core/fleet-buckets.ts';
 import { createHttpHandler } from './http/handler.ts';
 import { createLogger } from './core/logger.ts';
 import { createMetrics } from './core/metrics.ts';
@@ -87,8 +89,11 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     redisConnected: () => events.connected(),
     breakerOpen: () => breakerGauge[client.breakerState()],
   });
+  // Didit's pace and every caller's limits, counted for the whole fleet when Redis is configured.
+  const buckets = createFleetBuckets({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, instances: config.budget.instances, log });
   const client = createDiditClient({
     ...didit,
+    paceBuckets: buckets,
     onCall: ({ endpoint, status, durationMs }) => {
       metrics.upstreamCall(endpoint, status, durationMs / 1000);
       if (log.isLevelEnabled('debug')) log.debug({ endpoint, status, durationMs: Math.round(durationMs) }, 'didit call');
@@ -109,7 +114,12 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     didit: client,
     decisionCache,
     responses,
-    rateLimit: createRateLimit(config.rateLimitPerMinute),
+    rateLimit: createRateLimit(config.rateLimitPerMinute, buckets),
+    budget: createBudget({
+      buckets,
+      config: config.budget,
+      limitsPerMinute: { decision: config.didit.decisionsPerMinute, pdf: config.didit.pdfsPerMinute },
+    }),
     events,
     metrics,
     pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
@@ -171,6 +181,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
         clearInterval(idle);
         clearTimeout(deadline);
         await client.close();
+        await buckets.close();
         await sandbox?.instance.close();
       })();
       return closing;

@@ -32,6 +32,7 @@ function fromDidit(error: DiditError): GraphQLError {
     case 'DIDIT_RATE_LIMITED':
       return coded('RATE_LIMITED', 'Too many requests to Didit; try again later', {
         retryAfter: (error as DiditRateLimitedError).retryAfter,
+        limit: 'didit',
       });
     case 'DIDIT_UNAVAILABLE':
       return coded('UPSTREAM_UNAVAILABLE', 'Didit is unavailable; try again later');

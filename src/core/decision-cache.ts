@@ -25,8 +25,12 @@ const STALE_IF_ERROR_MS = 10 * 60_000;
 const FINAL = new Set(['Approved', 'Declined', 'In Review', 'Abandoned', 'Expired', 'Kyc Expired']);
 
 export interface DecisionCache {
-  /** Didit's raw decision for a session: cached, or fetched once however many ask at the same time. */
-  get(sessionId: string): Promise<Decision>;
+  /**
+   * Didit's raw decision for a session: cached, or fetched once however many ask at the same time.
+   * `charge` is called right before a read is really sent to Didit (not for a hit, nor for joining
+   * a read under way); if it throws, nothing is sent and this caller alone gets its error.
+   */
+  get(sessionId: string, options?: { charge?: () => void | Promise<void> }): Promise<Decision>;
   /** Forgets a session after it changed; a read already under way is not cached. */
   delete(sessionId: string): void;
   /** How long the cached copy of a session stays fresh, in ms (0 or less: not cached). */
@@ -79,7 +83,7 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
   }
 
   return {
-    get(sessionId) {
+    get(sessionId, options) {
       const key = sessionId.toLowerCase();
       const hit = cache.get(key);
       if (hit) {
@@ -87,7 +91,10 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
         return Promise.resolve(hit.decision);
       }
       onLookup?.('miss');
-      return inFlight.get(key) ?? fetch(key);
+      const charge = options?.charge;
+      if (!charge || inFlight.has(key)) return inFlight.get(key) ?? fetch(key);
+      // Another request may have started or finished the read while this one was charged: join it.
+      return Promise.resolve().then(charge).then(() => cache.get(key)?.decision ?? inFlight.get(key) ?? fetch(key));
     },
     delete(sessionId) {
       const key = sessionId.toLowerCase();

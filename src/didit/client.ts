@@ -15,6 +15,7 @@ import {
 import { isHttpUrl } from '../lib/url.ts';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { featuresToWire } from './features.ts';
+import type { RateBuckets } from './rate-buckets.ts';
 import { createResilience, type BreakerState } from './resilience.ts';
 import { isSessionId } from './session-id.ts';
 import { createTokenProvider, type IssuedToken, type TokenProvider } from './token-provider.ts';
@@ -59,6 +60,8 @@ export interface DiditClientOptions {
   /** Didit's published limits per minute, which the client paces itself under. Default 100 and 50. */
   decisionsPerMinute?: number;
   pdfsPerMinute?: number;
+  /** Where that pace is counted (default: in this process; a fleet shares one through Redis). */
+  paceBuckets?: RateBuckets;
   /** Upstream calls in flight at once. Default 64. */
   maxConcurrentCalls?: number;
   /** Consecutive failed calls that open the circuit breaker, and how long it stays open. */
@@ -218,6 +221,7 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
   const tokens = createTokenProvider({ fetchToken, onRefresh: options.onTokenRefresh });
   const resilience = createResilience({
     limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50 },
+    paceBuckets: options.paceBuckets,
     maxConcurrent,
     breakerThreshold: options.breakerThreshold,
     halfOpenAfterMs: options.breakerHalfOpenAfterMs,

@@ -1,3 +1,4 @@
+import { readsSessions } from '../core/session-count.ts';
 import { stage, type StatusEvent } from '../core/status-events.ts';
 import { builder } from './builder.ts';
 import { warnOf } from './decision.ts';
@@ -43,6 +44,7 @@ builder.subscriptionField('sessionStatusChanged', (t) =>
     description:
       'Changes of one session, fed by Didit webhooks: each change once, never an older status after a newer one. Nothing is sent on subscribe: read the current status with a query. Owner or reviewer.',
     args: { sessionId: t.arg.id({ required: true }) },
+    extensions: readsSessions((args: { sessionId: string }) => [args.sessionId]),
     subscribe: async (_, { sessionId }, ctx) => {
       // Same rules as `session`: someone else's session is NOT_FOUND, before anything is held.
       const { id } = await loadVisibleSession(ctx, checkSessionId(sessionId, 'sessionId'));
