@@ -83,14 +83,15 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   }
 
   const events = createStatusEvents({ redisUrl: config.redisUrl, log });
+  // Didit's pace and every caller's limits, counted for the whole fleet when Redis is configured.
+  const buckets = createFleetBuckets({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, instances: config.budget.instances, log });
   const breakerGauge = { closed: 0, 'half-open': 0.5, open: 1 } as const;
   const metrics = createMetrics({
     subscriptions: () => events.subscriberCount(),
     redisConnected: () => events.connected(),
     breakerOpen: () => breakerGauge[client.breakerState()],
+    budgetShared: () => buckets.shared(),
   });
-  // Didit's pace and every caller's limits, counted for the whole fleet when Redis is configured.
-  const buckets = createFleetBuckets({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, instances: config.budget.instances, log });
   const client = createDiditClient({
     ...didit,
     paceBuckets: buckets,
