@@ -34,13 +34,18 @@ export function checkSessionId(id: string, argument = 'id'): string {
 
 /**
  * A session the caller may see, with its decision, or NOT_FOUND: a session that exists but is
- * not the caller's is indistinguishable from one that does not exist.
+ * not the caller's is indistinguishable from one that does not exist. Read through the request's
+ * loader (which charges the caller for what reaches Didit) unless told otherwise.
  */
-export async function loadVisibleSession(ctx: GatewayContext, id: string): Promise<SessionSource> {
+export async function loadVisibleSession(
+  ctx: GatewayContext,
+  id: string,
+  read: (id: string) => Promise<WireDecision> = (key) => ctx.decisionLoader.load(key),
+): Promise<SessionSource> {
   const caller = requireCaller(ctx.caller);
   let decision: WireDecision;
   try {
-    decision = await ctx.decisionLoader.load(id);
+    decision = await read(id);
   } catch (error) {
     if (error instanceof DiditNotFoundError) throw notFound();
     throw error;

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CreateSessionDocument, GenerateSessionPdfDocument } from '../../src/generated/graphql.ts';
 import { codes, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { STATUS_SUBSCRIPTION, subscribeSse } from '../support/subscriptions.ts';
 
 const CALLBACK = 'http://localhost:3000/done';
 const GRAPHQL_RESPONSE = 'application/graphql-response+json';
@@ -104,6 +105,27 @@ describe("each caller's share of Didit", () => {
     expect(results[2]!.errors![0]!.extensions).toMatchObject({ limit: 'didit' });
     expect(codes(await post(reviewer, `{ session(id: "${randomUUID()}") { id } }`))).toEqual(['NOT_FOUND']);
     expect(gw.upstream('decision')).toBe(3);
+  });
+
+  it('does not charge a subscriber for the reads its events need: Didit caused them', async () => {
+    // 4 % of 100: 4 reads a minute per caller, one at once. No caching: each read is upstream.
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '100', DIDIT_CALLER_SHARE: '4', DECISION_CACHE_TTL_ACTIVE_MS: '0', DECISION_CACHE_TTL_FINAL_MS: '0' });
+    const owner = await gw.token('owner');
+    const id = await createSession(owner);
+    const sub = subscribeSse(gw.url, owner, STATUS_SUBSCRIPTION, { id });
+    await vi.waitFor(() => expect(gw.services.events.subscriberCount()).toBe(1));
+    // Subscribing read the session: the owner's share is used up for now.
+    expect(codes(await post(owner, `{ session(id: "${id}") { id } }`))).toEqual(['RATE_LIMITED']);
+
+    const reads = gw.upstream('decision');
+    gw.sandboxInstance.complete(id, 'Approved');
+    const events = await sub.next(2);
+    for (const event of events) {
+      expect(event.errors).toBeUndefined();
+      expect(event.data!.sessionStatusChanged.session).toMatchObject({ id });
+    }
+    expect(gw.upstream('decision')).toBeGreaterThan(reads);
+    await sub.close();
   });
 
   it("charges each PDF download to whoever made the link, and only them", async () => {
