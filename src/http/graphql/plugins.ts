@@ -64,11 +64,11 @@ export function useVariableErrorCodes(): Plugin {
 }
 
 /**
- * A request refused before it executes: with `Accept: application/graphql-response+json`, Yoga
+ * An error for a request refused before it executes: with `Accept: application/graphql-response+json`, Yoga
  * answers it with `status` (`spec`: not with plain JSON, where GraphQL answers are 200); the
  * headers go with either.
  */
-function refusedBeforeExecution(error: GraphQLError, status: number): GraphQLError {
+function withHttpStatus(error: GraphQLError, status: number): GraphQLError {
   const retryAfter = error.extensions.retryAfter;
   const headers = typeof retryAfter === 'number' ? { 'Retry-After': String(retryAfter) } : undefined;
   return new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status, spec: true, headers } } });
@@ -91,7 +91,7 @@ export function useCallerRateLimit(limit: RateLimit): Plugin {
   return refuseBeforeExecution(async (args) => {
     const context = args.contextValue as GatewayContext & { req?: { socket?: { remoteAddress?: string } } };
     const error = await limit.take(context.caller, context.req?.socket?.remoteAddress);
-    return error && refusedBeforeExecution(error, 429);
+    return error && withHttpStatus(error, 429);
   });
 }
 
@@ -107,7 +107,7 @@ export function useUpstreamSessionCap(max: number): Plugin {
       `An operation may read at most ${max} distinct sessions (MAX_SESSIONS_PER_OPERATION); this one reads ${ids.size}`,
       { extensions: { code: 'BAD_USER_INPUT' } },
     );
-    return refusedBeforeExecution(error, 400);
+    return withHttpStatus(error, 400);
   });
 }
 
