@@ -64,9 +64,9 @@ export function useVariableErrorCodes(): Plugin {
 }
 
 /**
- * An error for a request refused before it executes: with `Accept: application/graphql-response+json`, Yoga
- * answers it with `status` (`spec`: not with plain JSON, where GraphQL answers are 200); the
- * headers go with either.
+ * The error for a request refused before it executes. Yoga answers it with `status` when the
+ * client accepts application/graphql-response+json (`spec`: plain JSON answers stay 200), and
+ * with the headers either way.
  */
 function withHttpStatus(error: GraphQLError, status: number): GraphQLError {
   const retryAfter = error.extensions.retryAfter;
