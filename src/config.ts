@@ -40,6 +40,18 @@ export interface Limits {
   maxTokens: number;
   maxDirectives: number;
   maxBodyBytes: number;
+  /** Distinct Didit sessions one operation may read, across all its aliases and fields. */
+  maxSessionsPerOperation: number;
+}
+
+/** How Didit's per-minute limits are shared out among callers and gateway instances. */
+export interface BudgetConfig {
+  /** The most of a minute's Didit calls (per endpoint) one caller may cause, as a fraction (0.2). */
+  callerShare: number;
+  /** The part of a minute's Didit calls only reviewers may use, as a fraction (0.5). */
+  reviewerReserve: number;
+  /** Instances in the fleet: without Redis (or while it is away) each takes limit / instances. */
+  instances: number;
 }
 
 export interface Config {
@@ -65,7 +77,7 @@ export interface Config {
     headersTimeoutMs: number;
     bodyTimeoutMs: number;
     maxRetries: number;
-    /** Our own pace, per instance, so as not to trip Didit's published limits. */
+    /** Didit's published limits: our own pace, for the whole fleet with Redis (see `budget`). */
     decisionsPerMinute: number;
     pdfsPerMinute: number;
     /** Upstream calls in flight at once; more wait in a bounded queue. */
@@ -106,10 +118,11 @@ export interface Config {
   redisUrl?: string;
   /** Put in front of every Redis key and channel the gateway uses, so that several deployments can share one Redis. */
   redisKeyPrefix: string;
+  budget: BudgetConfig;
   limits: Limits;
   /** Only the documents in the persisted-operations manifest may run. */
   trustedDocuments: boolean;
-  /** GraphQL operations one caller may run per minute. */
+  /** GraphQL operations one caller may run per minute (Didit calls are budgeted apart, see `budget`). */
   rateLimitPerMinute: number;
   /** When set, `/metrics` answers only `Authorization: Bearer <this>`. */
   metricsToken?: string;
@@ -133,7 +146,6 @@ export class SecretKey {
     return '[secret]';
   }
 }
-
 
 /**
  * Readers of one environment's variables, shared by the gateway's and the sandbox's schema.
@@ -186,6 +198,16 @@ function variables(env: Env) {
     return new SecretKey(bytes);
   };
 
+  /** A whole percentage such as `20` or `20%`, returned as a fraction. */
+  const percent = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name)?.replace(/\s*%$/, '');
+    if (raw === undefined) return fallback / 100;
+    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+      throw new ConfigError(name, `must be a whole percentage from ${min} to ${max}`);
+    }
+    return Number(raw) / 100;
+  };
+
   const bool = (name: string): boolean => {
     const raw = read(name)?.toLowerCase();
     if (raw === undefined) return false;
@@ -194,7 +216,7 @@ function variables(env: Env) {
     throw new ConfigError(name, 'must be true or false');
   };
 
-  return { read, int, httpUrl, origin, secret, key32, bool };
+  return { read, int, httpUrl, origin, secret, key32, percent, bool };
 }
 
 type Variables = ReturnType<typeof variables>;
@@ -214,7 +236,7 @@ function readSandboxServer({ read, int }: Variables): Config['sandboxServer'] {
 
 export function loadConfig(env: Env = process.env): Config {
   const vars = variables(env);
-  const { read, int, origin, secret, key32, bool } = vars;
+  const { read, int, origin, secret, key32, percent, bool } = vars;
 
   const port = int('PORT', 4000, 0, 65535);
   const host = read('HOST') ?? '0.0.0.0';
@@ -287,10 +309,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (redisUrl !== undefined && !/^rediss?:$/.test(parseUrl(redisUrl)?.protocol ?? '')) {
     throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL');
   }
-
   const redisKeyPrefix = read('REDIS_KEY_PREFIX') ?? 'didit-gateway:';
-  if (!/^[\x21-\x7e]{1,100}$/.test(redisKeyPrefix)) {
-    throw new ConfigError('REDIS_KEY_PREFIX', 'must be 1 to 100 printable ASCII characters without spaces');
+  if (!/^[\w:.{}-]{1,100}$/.test(redisKeyPrefix)) {
+    throw new ConfigError('REDIS_KEY_PREFIX', 'must be 1 to 100 letters, digits or _ : . - { }');
   }
 
   return {
@@ -341,12 +362,18 @@ export function loadConfig(env: Env = process.env): Config {
     pdfLinkTtlSeconds: int('PDF_LINK_TTL_SECONDS', 300, 10, 3600),
     redisUrl,
     redisKeyPrefix,
+    budget: {
+      callerShare: percent('DIDIT_CALLER_SHARE', 20, 1, 100),
+      reviewerReserve: percent('DIDIT_REVIEWER_RESERVE', 50, 0, 99),
+      instances: int('DIDIT_INSTANCES', 1, 1, 1000),
+    },
     limits: {
       maxAliases: int('MAX_ALIASES', 15, 1, 1000),
       maxDepth: int('MAX_DEPTH', 8, 1, 100),
       maxTokens: int('MAX_TOKENS', 2000, 10, 100_000),
       maxDirectives: int('MAX_DIRECTIVES', 50, 1, 1000),
       maxBodyBytes: int('MAX_BODY_BYTES', 100_000, 1000, 10_000_000),
+      maxSessionsPerOperation: int('MAX_SESSIONS_PER_OPERATION', 100, 1, 10_000),
     },
     trustedDocuments: bool('TRUSTED_DOCUMENTS'),
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),

@@ -8,9 +8,11 @@ import type { Config } from './config.ts';
 import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
 import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
 import { createAuthenticator } from './core/auth.ts';
+import { createBudget } from './core/budget.ts';
 import type { Services } from './core/context.ts';
 import { createDecisionCache } from './core/decision-cache.ts';
 import { createSharedDecisions, type SharedDecisions } from './core/shared-decisions.ts';
+import { createFleetBuckets } from './core/fleet-buckets.ts';
 import { createHttpHandler } from './http/handler.ts';
 import { createLogger } from './core/logger.ts';
 import { createMetrics } from './core/metrics.ts';
@@ -83,16 +85,20 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   }
 
   const events = createStatusEvents({ redisUrl: config.redisUrl, log });
+  // Didit's pace and every caller's limits, counted for the whole fleet when Redis is configured.
+  const buckets = createFleetBuckets({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, instances: config.budget.instances, log });
   const breakerGauge = { closed: 0, 'half-open': 0.5, open: 1 } as const;
   const metrics = createMetrics({
     subscriptions: () => events.subscriberCount(),
     redisConnected: () => events.connected(),
     breakerOpen: () => breakerGauge[client.breakerState()],
+    budgetShared: () => buckets.shared(),
   });
   const { api, clientId, clientSecret, authUrl, apiKey, ...common } = didit;
   const client = createDiditClient({
     ...(api === 'v3' ? { apiKey } : { clientId, clientSecret, authUrl }),
     ...common,
+    paceBuckets: buckets,
     onCall: ({ endpoint, status, durationMs }) => {
       metrics.upstreamCall(endpoint, status, durationMs / 1000);
       if (log.isLevelEnabled('debug')) log.debug({ endpoint, status, durationMs: Math.round(durationMs) }, 'didit call');
@@ -125,7 +131,12 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     didit: client,
     decisionCache,
     responses,
-    rateLimit: createRateLimit(config.rateLimitPerMinute),
+    rateLimit: createRateLimit(config.rateLimitPerMinute, buckets),
+    budget: createBudget({
+      buckets,
+      config: config.budget,
+      limitsPerMinute: { decision: config.didit.decisionsPerMinute, pdf: config.didit.pdfsPerMinute },
+    }),
     events,
     metrics,
     pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
@@ -192,6 +203,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
         clearInterval(idle);
         clearTimeout(deadline);
         await client.close();
+        await buckets.close();
         await sandbox?.instance.close();
       })();
       return closing;

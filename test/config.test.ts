@@ -34,6 +34,17 @@ describe('loadConfig', () => {
     });
   });
 
+  it('shares Didit out by the documented defaults, and takes percentages with or without %', () => {
+    expect(loadConfig({})).toMatchObject({
+      budget: { callerShare: 0.2, reviewerReserve: 0.5, instances: 1 },
+      redisKeyPrefix: 'didit-gateway:',
+      limits: { maxSessionsPerOperation: 100 },
+      didit: { decisionsPerMinute: 100, pdfsPerMinute: 50 },
+    });
+    const set = loadConfig({ DIDIT_CALLER_SHARE: '25%', DIDIT_REVIEWER_RESERVE: '0', DIDIT_INSTANCES: '3', REDIS_KEY_PREFIX: 'staging:' });
+    expect(set).toMatchObject({ budget: { callerShare: 0.25, reviewerReserve: 0, instances: 3 }, redisKeyPrefix: 'staging:' });
+  });
+
   it('talks to Didit when both credentials are set', () => {
     const config = loadConfig({ ...DIDIT, CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com, https://admin.example.com:8443', DIDIT_WEBHOOK_SECRET: 'new,old' });
     expect(config.sandbox).toBe(false);
@@ -112,6 +123,13 @@ describe('loadConfig', () => {
     [{ REDIS_KEY_PREFIX: 'has space:' }, 'REDIS_KEY_PREFIX'],
     [{ NOT_FOUND_TTL_MS: '-1' }, 'NOT_FOUND_TTL_MS'],
     [{ DECISION_CACHE_STALE_IF_ERROR_MS: 'long' }, 'DECISION_CACHE_STALE_IF_ERROR_MS'],
+    [{ MAX_SESSIONS_PER_OPERATION: '0' }, 'MAX_SESSIONS_PER_OPERATION'],
+    [{ DIDIT_CALLER_SHARE: '0' }, 'DIDIT_CALLER_SHARE'],
+    [{ DIDIT_CALLER_SHARE: '0.2' }, 'DIDIT_CALLER_SHARE'],
+    [{ DIDIT_CALLER_SHARE: '101%' }, 'DIDIT_CALLER_SHARE'],
+    [{ DIDIT_REVIEWER_RESERVE: '100' }, 'DIDIT_REVIEWER_RESERVE'],
+    [{ DIDIT_INSTANCES: '0' }, 'DIDIT_INSTANCES'],
+    [{ REDIS_KEY_PREFIX: 'has space:' }, 'REDIS_KEY_PREFIX'],
   ])('refuses %j naming %s, without printing any value', (env, variable) => {
     const error = refusal(env as Record<string, string>);
     expect(error.variable).toBe(variable);

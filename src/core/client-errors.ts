@@ -33,6 +33,7 @@ function fromDidit(error: DiditError): GraphQLError {
     case 'DIDIT_RATE_LIMITED':
       return coded('RATE_LIMITED', 'Too many requests to Didit; try again later', {
         retryAfter: (error as DiditRateLimitedError).retryAfter,
+        limit: 'didit',
       });
     case 'DIDIT_NEEDS_V3':
       return coded('REQUIRES_DIDIT_V3', error.message);

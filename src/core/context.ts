@@ -4,6 +4,7 @@ import type { Config } from '../config.ts';
 import type { DiditClient } from '../didit/port.ts';
 import type { Decision } from '../didit/types.ts';
 import type { Caller } from './access.ts';
+import { payerOf, type Budget } from './budget.ts';
 import type { DecisionCache } from './decision-cache.ts';
 import type { Metrics } from './metrics.ts';
 import type { PdfLinks } from './pdf-links.ts';
@@ -18,6 +19,8 @@ export interface Services {
   decisionCache: DecisionCache;
   responses: ResponseCache;
   rateLimit: RateLimit;
+  /** Didit's calls shared out among callers, charged when a call is really made. */
+  budget: Budget;
   pdfLinks: PdfLinks;
   events: StatusEvents;
   metrics: Metrics;
@@ -40,6 +43,10 @@ export interface GatewayContext {
 
 export function createContext(services: Services, caller: Caller | null): GatewayContext {
   const readSessions = new Set<string>();
+  // Every decision read this request sends to Didit is charged to its caller (resolvers refuse
+  // callers without a token before reading anything).
+  const payer = caller && payerOf(caller);
+  const options = payer ? { charge: () => services.budget.charge(payer, 'decision') } : undefined;
   return {
     caller,
     services,
@@ -49,7 +56,7 @@ export function createContext(services: Services, caller: Caller | null): Gatewa
         Promise.all(
           ids.map((id) => {
             readSessions.add(id);
-            return services.decisionCache.get(id).catch((error: Error) => error);
+            return services.decisionCache.get(id, options).catch((error: Error) => error);
           }),
         ),
       { cacheKeyFn: (id) => id.toLowerCase() },

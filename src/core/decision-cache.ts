@@ -44,7 +44,7 @@ export interface DecisionCache {
    * way); a throw refuses the read, and the error is handled like Didit's own (a stale copy answers a
    * `DiditRateLimitedError` or `DiditUnavailableError`; otherwise it is thrown).
    */
-  get(sessionId: string, options?: { charge?: () => void }): Promise<Decision>;
+  get(sessionId: string, options?: { charge?: () => void | Promise<void> }): Promise<Decision>;
   /**
    * Forgets a session everywhere: in this process, in the shared level and in every other instance,
    * including "no such session" and copies kept for outages. For a change, a new session, and erasure.
@@ -130,7 +130,7 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
     return copy?.decision && Date.now() - copy.fetchedAt < staleIfErrorMs ? { decision: copy.decision, fetchedAt: copy.fetchedAt } : undefined;
   }
 
-  function load(key: string, charge: (() => void) | undefined): Flight {
+  function load(key: string, charge: (() => void | Promise<void>) | undefined): Flight {
     const flight = {} as Flight;
     // Dropped while under way (a change, or a new session): whatever this read learns is not kept.
     const current = () => inFlight.get(key) === flight;
@@ -156,7 +156,7 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
         try {
           if (charge) {
             charged = true;
-            charge();
+            await charge();
             charged = false;
           }
           decision = await didit.getDecision(key);
@@ -192,7 +192,7 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
     return flight;
   }
 
-  async function join(key: string, charge: (() => void) | undefined): Promise<Decision> {
+  async function join(key: string, charge: (() => void | Promise<void>) | undefined): Promise<Decision> {
     const pending = inFlight.get(key);
     let answer: Awaited<Flight['promise']>;
     try {

@@ -8,7 +8,7 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  * The gateway's Prometheus metrics. Labels are bounded, fixed sets (endpoint, status, outcome,
  * code, operation name): never a session id, a user id or anything personal.
  */
-export function createMetrics(gauges: { subscriptions: () => number; redisConnected: () => boolean; breakerOpen: () => number }) {
+export function createMetrics(gauges: { subscriptions: () => number; redisConnected: () => boolean; breakerOpen: () => number; budgetShared: () => boolean }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'gateway_' });
   const registers = [registry];
@@ -39,6 +39,7 @@ export function createMetrics(gauges: { subscriptions: () => number; redisConnec
   const webhooks = new Counter({ name: 'gateway_webhook_deliveries_total', help: 'Didit webhook deliveries by outcome', labelNames: ['outcome'], registers });
   new Gauge({ name: 'gateway_didit_circuit_open', help: 'Circuit breaker around Didit: 0 closed, 0.5 half-open, 1 open', registers, collect() { this.set(gauges.breakerOpen()); } });
   new Gauge({ name: 'gateway_open_subscriptions', help: 'GraphQL subscriptions open on this instance', registers, collect() { this.set(gauges.subscriptions()); } });
+  new Gauge({ name: 'gateway_budget_shared', help: "1 when Didit's budget is counted in Redis for the fleet, 0 when this instance counts its own share", registers, collect() { this.set(gauges.budgetShared() ? 1 : 0); } });
   new Gauge({ name: 'gateway_redis_connected', help: '1 when Redis is connected (or not used), else 0', registers, collect() { this.set(gauges.redisConnected() ? 1 : 0); } });
 
   const names = new Set<string>();

@@ -1,35 +1,25 @@
-import { GraphQLError } from 'graphql';
-import { LRUCache } from 'lru-cache';
+import type { GraphQLError } from 'graphql';
+import type { RateBuckets } from '../didit/rate-buckets.ts';
 import type { Caller } from './access.ts';
-
-const WINDOW_MS = 60_000;
-/** Callers tracked at once; the least recently seen are forgotten first. */
-const TRACKED_CALLERS = 50_000;
+import { pseudonym, rateLimited } from './budget.ts';
 
 export interface RateLimit {
-  /** Counts one operation; RATE_LIMITED (with `retryAfter`, seconds) once over the limit. */
-  take(caller: Caller | null, address: string | undefined): GraphQLError | null;
+  /** Counts one operation; RATE_LIMITED (`retryAfter` in seconds, `limit: "caller"`) once over the limit. */
+  take(caller: Caller | null, address: string | undefined): Promise<GraphQLError | null>;
 }
 
 /**
- * At most `perMinute` operations per caller per minute window, counted per instance.
- * Authenticated callers are keyed by `sub`; a request without a token by its address.
+ * At most `perMinute` operations per caller: that many at once, refilled at `perMinute` a minute,
+ * counted for the whole fleet when the buckets are (Redis). The upstream calls an operation causes
+ * are charged apart (`budget.ts`). Authenticated callers are keyed by `sub`, a request without a
+ * token by its address, both hashed.
  */
-export function createRateLimit(perMinute: number): RateLimit {
-  const windows = new LRUCache<string, { count: number; resetAt: number }>({ max: TRACKED_CALLERS, ttl: WINDOW_MS });
+export function createRateLimit(perMinute: number, buckets: RateBuckets): RateLimit {
   return {
-    take(caller, address) {
-      const key = caller ? `sub:${caller.sub}` : `ip:${address ?? 'unknown'}`;
-      const now = Date.now();
-      let window = windows.get(key);
-      if (!window || window.resetAt <= now) {
-        window = { count: 0, resetAt: now + WINDOW_MS };
-        windows.set(key, window);
-      }
-      window.count += 1;
-      if (window.count <= perMinute) return null;
-      const retryAfter = Math.max(1, Math.ceil((window.resetAt - now) / 1000));
-      return new GraphQLError('Too many requests; try again later', { extensions: { code: 'RATE_LIMITED', retryAfter } });
+    async take(caller, address) {
+      const who = pseudonym(caller ? `sub:${caller.sub}` : `ip:${address ?? 'unknown'}`);
+      const turn = await buckets.take([{ key: `operations:${who}`, limit: perMinute, shape: 'refill' }], 0);
+      return turn.ok ? null : rateLimited('Too many requests; try again later', turn.retryAfterMs, 'caller');
     },
   };
 }

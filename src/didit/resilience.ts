@@ -9,12 +9,15 @@ import {
   handleWhen,
 } from 'cockatiel';
 import { DiditRateLimitedError, DiditUnavailableError } from './errors.ts';
+import { createLocalBuckets, type Bucket, type RateBuckets } from './rate-buckets.ts';
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
 export interface ResilienceOptions {
   /** Didit's limit for each paced endpoint, in calls per minute (decision reads ~100, PDFs ~50). */
   limitsPerMinute: Partial<Record<string, number>>;
+  /** Where the pace is counted: this process alone by default, a whole fleet through Redis. */
+  paceBuckets?: RateBuckets;
   /** Longest a call waits for its turn before the caller is told RATE_LIMITED. Default 2,000 ms. */
   maxWaitMs?: number;
   /** Upstream calls in flight at once. */
@@ -36,52 +39,20 @@ export interface Resilience {
 }
 
 /**
- * Pacing with the generic cell rate algorithm: calls are spaced by `interval`, with a burst of a
- * quarter of the limit allowed. The steady rate is three quarters of the limit, so no 60-second
- * window ever holds more than the limit (burst + 60 s of steady rate = limit).
- */
-class Pace {
-  private readonly interval: number;
-  private readonly burst: number;
-  /** The theoretical arrival time of the next call (ms). */
-  private next = 0;
-
-  constructor(perMinute: number) {
-    this.interval = 60_000 / (perMinute * 0.75);
-    this.burst = Math.max(0, Math.floor(perMinute / 4) - 1) * this.interval;
-  }
-
-  /** Milliseconds to wait for a turn, which is taken; or undefined when it is further than `maxWait`. */
-  take(maxWait: number): number | undefined {
-    const now = Date.now();
-    const start = Math.max(this.next, now);
-    const wait = Math.max(0, start - this.burst - now);
-    if (wait > maxWait) return undefined;
-    this.next = start + this.interval;
-    return wait;
-  }
-
-  /** Seconds until a call would be let through. */
-  retryAfter(): number {
-    return Math.max(1, Math.ceil((this.next - this.burst - Date.now()) / 1000));
-  }
-
-  holdOff(ms: number): void {
-    this.next = Math.max(this.next, Date.now() + ms + this.burst);
-  }
-}
-
-/**
  * What stands between the gateway and Didit when Didit is slow, limited or down:
  * - a circuit breaker (cockatiel) that opens after consecutive timeouts or 5xx, never on 4xx, and
  *   then fails calls at once without touching Didit until a half-open probe succeeds;
- * - a pace per endpoint under Didit's published limits, queueing briefly and answering
- *   RATE_LIMITED with `retryAfter` when the wait would be too long; a 429 holds the endpoint off;
+ * - a pace per endpoint under Didit's published limits (no 60-second window holds more than the
+ *   limit), queueing briefly and answering RATE_LIMITED with `retryAfter` when the wait would be
+ *   too long; a 429 holds the endpoint off;
  * - a cap on concurrent calls (cockatiel bulkhead), so a burst cannot exhaust sockets or memory.
  */
 export function createResilience(options: ResilienceOptions): Resilience {
   const maxWait = options.maxWaitMs ?? 2000;
-  const paces = new Map(Object.entries(options.limitsPerMinute).flatMap(([endpoint, limit]) => (limit ? [[endpoint, new Pace(limit)]] : [])));
+  const buckets = options.paceBuckets ?? createLocalBuckets();
+  const paces = new Map<string, Bucket>(
+    Object.entries(options.limitsPerMinute).flatMap(([endpoint, limit]) => (limit ? [[endpoint, { key: `didit:${endpoint}`, limit, shape: 'strict' }]] : [])),
+  );
   const breaker = circuitBreaker(
     handleWhen((error) => error instanceof DiditUnavailableError),
     {
@@ -100,14 +71,14 @@ export function createResilience(options: ResilienceOptions): Resilience {
         return await breaker.execute(async () => {
           const pace = paces.get(endpoint);
           if (pace) {
-            const wait = pace.take(maxWait);
-            if (wait === undefined) throw new DiditRateLimitedError(pace.retryAfter());
-            if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+            const turn = await buckets.take([pace], maxWait);
+            if (!turn.ok) throw new DiditRateLimitedError(Math.max(1, Math.ceil(turn.retryAfterMs / 1000)));
+            if (turn.waitMs > 0) await new Promise((resolve) => setTimeout(resolve, turn.waitMs));
           }
           return cap.execute(() =>
-            call().catch((error: unknown) => {
+            call().catch(async (error: unknown) => {
               // Didit said 429: nobody calls that endpoint again before it said to.
-              if (error instanceof DiditRateLimitedError) pace?.holdOff(error.retryAfter * 1000);
+              if (error instanceof DiditRateLimitedError && pace) await buckets.holdOff(pace, error.retryAfter * 1000);
               throw error;
             }),
           );

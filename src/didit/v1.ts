@@ -8,6 +8,7 @@ import { checkCallback, checkComment, checkVendorData, sessionPath } from './che
 import { DiditBadResponseError, DiditInvalidInputError, DiditNeedsV3Error, DiditUnauthorizedError } from './errors.ts';
 import { featuresToWire } from './features.ts';
 import type { DiditClient, DiditEndpoint } from './port.ts';
+import type { RateBuckets } from './rate-buckets.ts';
 import { createResilience, type ResilienceOptions } from './resilience.ts';
 import { isSessionId } from './session-id.ts';
 import { createTokenProvider, type IssuedToken, type TokenProvider } from './token-provider.ts';
@@ -30,6 +31,8 @@ export interface LimitOptions {
   /** Didit's published limits per minute, which the client paces itself under. Default 100 and 50. */
   decisionsPerMinute?: number;
   pdfsPerMinute?: number;
+  /** Where that pace is counted (default: in this process; a fleet shares one through Redis). */
+  paceBuckets?: RateBuckets;
   /** Consecutive failed calls that open the circuit breaker, and how long it stays open. */
   breakerThreshold?: number;
   breakerHalfOpenAfterMs?: number;
@@ -46,6 +49,7 @@ export const PDF_READ_CHUNK = 1024 * 1024;
 export function resilienceFor(options: LimitOptions & TransportOptions) {
   return createResilience({
     limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50 },
+    paceBuckets: options.paceBuckets,
     maxConcurrent: options.maxConcurrentCalls ?? 64,
     breakerThreshold: options.breakerThreshold,
     halfOpenAfterMs: options.breakerHalfOpenAfterMs,

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import type { GraphQLError } from 'graphql';
 import { DiditError } from '../didit/errors.ts';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { sendJson } from '../lib/send-json.ts';
@@ -56,8 +57,17 @@ export function createHttpHandler(options: HttpHandlerOptions) {
  */
 async function serveReport(services: Services, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'Method not allowed' }, { allow: 'GET, HEAD' });
-  const sessionId = services.pdfLinks.verify(url.pathname, url.searchParams);
-  if (!sessionId) return sendJson(res, 403, { error: 'This download link is invalid or has expired' });
+  const granted = services.pdfLinks.verify(url.pathname, url.searchParams);
+  if (!granted) return sendJson(res, 403, { error: 'This download link is invalid or has expired' });
+  const { sessionId } = granted;
+  // Each download is a Didit call, charged to whoever made the link (its share of Didit's PDFs).
+  try {
+    await services.budget.charge(granted.payer, 'pdf');
+  } catch (error) {
+    const { retryAfter, limit } = (error as GraphQLError).extensions ?? {};
+    if (!retryAfter) throw error;
+    return sendJson(res, 429, { error: (error as Error).message, limit }, { 'retry-after': String(retryAfter) });
+  }
 
   // The client going away cancels the upstream download too.
   const abort = new AbortController();
@@ -69,7 +79,7 @@ async function serveReport(services: Services, req: IncomingMessage, res: Server
     const [status, message] = reportErrorStatus(error);
     services.log.warn({ err: error }, 'PDF report download failed');
     const retryAfter = (error as { retryAfter?: number }).retryAfter;
-    return sendJson(res, status, { error: message }, retryAfter ? { 'retry-after': String(retryAfter) } : {});
+    return sendJson(res, status, retryAfter ? { error: message, limit: 'didit' } : { error: message }, retryAfter ? { 'retry-after': String(retryAfter) } : {});
   }
   res.writeHead(200, {
     'content-type': 'application/pdf',

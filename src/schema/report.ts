@@ -1,4 +1,6 @@
 import { requireReviewer } from '../core/access.ts';
+import { payerOf } from '../core/budget.ts';
+import { readsSessions } from '../core/session-count.ts';
 import { builder } from './builder.ts';
 import { badInput, checkSessionId, loadVisibleSession } from './session.ts';
 
@@ -21,14 +23,15 @@ builder.mutationField('generateSessionPdf', (t) =>
     nullable: false,
     description: 'A signed link to download the PDF report (GET, no token needed, valid for a few minutes). Reviewers only.',
     args: { sessionId: t.arg.id({ required: true }) },
+    extensions: readsSessions((args: { sessionId: string }) => [args.sessionId]),
     resolve: async (_, { sessionId }, ctx) => {
-      requireReviewer(ctx.caller);
+      const caller = requireReviewer(ctx.caller);
       const { id, decision } = await loadVisibleSession(ctx, checkSessionId(sessionId, 'sessionId'));
       const reportable = REPORTABLE[ctx.services.didit.api];
       if (!reportable.has(decision!.status)) {
         throw badInput(`The report exists once the session is ${[...reportable].join(', ')}`, { argument: 'sessionId' });
       }
-      return ctx.services.pdfLinks.create(id);
+      return ctx.services.pdfLinks.create(id, payerOf(caller));
     },
   }),
 );

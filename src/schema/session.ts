@@ -6,6 +6,7 @@ import type { CreateSessionResponse, SessionRow, Decision as WireDecision } from
 import { canSee, notFound, requireCaller, requireReviewer } from '../core/access.ts';
 import { checkCallback } from '../core/callback-policy.ts';
 import type { GatewayContext } from '../core/context.ts';
+import { readsSessions } from '../core/session-count.ts';
 import { builder } from './builder.ts';
 import { Decision, featuresOf, warnOf } from './decision.ts';
 import { ReviewDecision, SessionStatus, VerificationFeature, toSessionStatus } from './enums.ts';
@@ -42,13 +43,18 @@ export function checkSessionId(id: string, argument = 'id'): string {
 
 /**
  * A session the caller may see, with its decision, or NOT_FOUND: a session that exists but is
- * not the caller's is indistinguishable from one that does not exist.
+ * not the caller's is indistinguishable from one that does not exist. Read through the request's
+ * loader (which charges the caller for what reaches Didit) unless told otherwise.
  */
-export async function loadVisibleSession(ctx: GatewayContext, id: string): Promise<SessionSource> {
+export async function loadVisibleSession(
+  ctx: GatewayContext,
+  id: string,
+  read: (id: string) => Promise<WireDecision> = (key) => ctx.decisionLoader.load(key),
+): Promise<SessionSource> {
   const caller = requireCaller(ctx.caller);
   let decision: WireDecision;
   try {
-    decision = await ctx.decisionLoader.load(id);
+    decision = await read(id);
   } catch (error) {
     if (error instanceof DiditNotFoundError) throw notFound();
     throw error;
@@ -133,6 +139,7 @@ builder.queryFields((t) => ({
     type: Session,
     description: 'A session the caller may see; null with a NOT_FOUND error when missing or not theirs.',
     args: { id: t.arg.id({ required: true }) },
+    extensions: readsSessions((args: { id: string }) => [args.id]),
     resolve: (_, { id }, ctx) => {
       requireCaller(ctx.caller);
       return loadVisibleSession(ctx, checkSessionId(id));
@@ -143,6 +150,7 @@ builder.queryFields((t) => ({
     nullable: { list: false, items: true },
     description: `Up to ${MAX_SESSION_IDS} sessions in one call; one upstream read per distinct id. Each missing or foreign one is null with its own NOT_FOUND error.`,
     args: { ids: t.arg.idList({ required: true }) },
+    extensions: readsSessions((args: { ids: string[] }) => args.ids),
     resolve: (_, { ids }, ctx) => {
       requireCaller(ctx.caller);
       if (ids.length > MAX_SESSION_IDS) throw badInput(`At most ${MAX_SESSION_IDS} ids per call`, { argument: 'ids' });
@@ -271,6 +279,7 @@ builder.mutationFields((t) => ({
     nullable: false,
     description: 'Approve or decline a session. Reviewers only.',
     args: { input: t.arg({ type: UpdateSessionStatusInput, required: true }) },
+    extensions: readsSessions((args: { input: { sessionId: string } }) => [args.input.sessionId]),
     resolve: async (_, { input }, ctx) => {
       requireReviewer(ctx.caller);
       const id = checkSessionId(input.sessionId, 'input.sessionId');

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
@@ -11,12 +12,15 @@ import { SignJWT } from 'jose';
 
 const WEBHOOK_SECRET = 'shared-webhook-secret';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const RUN_PREFIX = `test-${randomUUID()}:`;
 
 async function startInstance(sandboxUrl: string, redisUrl: string, logs = new CapturedLogs()) {
   const config = loadConfig({
     PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', AUTH_JWT_SECRET: TEST_JWT_SECRET, REDIS_URL: redisUrl,
     DIDIT_CLIENT_ID: 'sandbox-client', DIDIT_CLIENT_SECRET: 'sandbox-secret', DIDIT_AUTH_URL: sandboxUrl, DIDIT_API_URL: sandboxUrl,
     DIDIT_WEBHOOK_SECRET: WEBHOOK_SECRET, CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com',
+    // Budget counts of this run only (the Redis is shared with other test runs).
+    REDIS_KEY_PREFIX: RUN_PREFIX,
   });
   const gateway = await startGateway(config, { logDestination: logs });
   await vi.waitFor(() => expect(gateway.services.events.connected()).toBe(true), { timeout: 5000 });

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { print } from 'graphql';
-import { GraphQLClient } from 'graphql-request';
+import { ClientError, GraphQLClient } from 'graphql-request';
 import { SignJWT } from 'jose';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway, type StartOptions } from '../../src/gateway.ts';
@@ -82,8 +82,14 @@ export async function startTestGateway(env: Record<string, string> = {}, options
       new SignJWT({ roles, ...claims }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('10m').sign(key),
     client: (token) => new GraphQLClient(endpoint, { headers: auth(token), errorPolicy: 'all' }),
     async run<T, V extends Record<string, unknown>>(token: string | undefined, document: TypedDocumentNode<T, V>, variables?: V) {
-      const result = await new GraphQLClient(endpoint, { headers: auth(token), errorPolicy: 'all' }).rawRequest<T>(print(document), variables);
-      return { data: result.data, errors: result.errors as GqlResult<unknown>['errors'], status: result.status };
+      try {
+        const result = await new GraphQLClient(endpoint, { headers: auth(token), errorPolicy: 'all' }).rawRequest<T>(print(document), variables);
+        return { data: result.data, errors: result.errors as GqlResult<unknown>['errors'], status: result.status };
+      } catch (error) {
+        // A GraphQL answer with a status other than 200 (429 for a request refused before it ran).
+        if (!(error instanceof ClientError)) throw error;
+        return { data: error.response.data as T | undefined, errors: error.response.errors as GqlResult<unknown>['errors'], status: error.response.status };
+      }
     },
     post,
     upstream: (name) => gateway.sandbox!.instance.requests.filter((r) => r.endpoint === name).length,

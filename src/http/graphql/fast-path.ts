@@ -141,7 +141,7 @@ export function createGraphqlFastPath(yoga: YogaServer, services: Services, auth
     const hit = key ? responses.get(key) : undefined;
     if (key) metrics.responseCacheLookup(hit ? 'hit' : 'miss');
     // Over the limit, the request executes and is answered RATE_LIMITED (one more count changes nothing).
-    if (hit && !rateLimit.take(caller!, req.socket.remoteAddress)) {
+    if (hit && !(await rateLimit.take(caller!, req.socket.remoteAddress))) {
       send(res, request, hit);
       metrics.operation(hit.operation, 'query', (performance.now() - started) / 1000, []);
       return true;

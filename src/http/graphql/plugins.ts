@@ -2,12 +2,14 @@
  * The gateway's own envelop plugins, used by the Yoga server (`yoga.ts`) and, through it, by the
  * JSON fast path and the WebSocket server.
  */
-import { GraphQLError, getOperationAST, type ExecutionResult, type OperationTypeNode } from 'graphql';
+import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult, type OperationTypeNode } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { GatewayContext } from '../../core/context.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { RateLimit } from '../../core/rate-limit.ts';
+import { upstreamSessions } from '../../core/session-count.ts';
+import { DiditRateLimitedError } from '../../didit/errors.ts';
 
 /** Set on the context of operations the fast path runs: what ran, once it runs. */
 export const FAST_PATH = Symbol('json fast path');
@@ -61,20 +63,79 @@ export function useVariableErrorCodes(): Plugin {
   };
 }
 
-/** The limit applied before anything executes or reaches Didit. */
-export function useCallerRateLimit(limit: RateLimit): Plugin {
-  const take = (context: GatewayContext & { req?: { socket?: { remoteAddress?: string } } }) =>
-    limit.take(context.caller, context.req?.socket?.remoteAddress);
-  return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const error = take(args.contextValue as never);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
-    onSubscribe({ args, setResultAndStopExecution }) {
-      const error = take(args.contextValue as never);
-      if (error) setResultAndStopExecution({ errors: [error] });
-    },
+/**
+ * The error for a request refused before it executes. Yoga answers it with `status` when the
+ * client accepts application/graphql-response+json (`spec`: plain JSON answers stay 200), and
+ * with the headers either way.
+ */
+function withHttpStatus(error: GraphQLError, status: number): GraphQLError {
+  const retryAfter = error.extensions.retryAfter;
+  const headers = typeof retryAfter === 'number' ? { 'Retry-After': String(retryAfter) } : undefined;
+  return new GraphQLError(error.message, { extensions: { ...error.extensions, http: { status, spec: true, headers } } });
+}
+
+/** Stops an operation before it runs, over every transport (Yoga, the JSON fast path, WebSocket). */
+function refuseBeforeExecution(check: (args: ExecutionArgs) => GraphQLError | null | Promise<GraphQLError | null>): Plugin {
+  const stop = async (args: ExecutionArgs, setResultAndStopExecution: (result: ExecutionResult) => void) => {
+    const error = await check(args);
+    if (error) setResultAndStopExecution({ errors: [error] });
   };
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => stop(args, setResultAndStopExecution),
+    onSubscribe: ({ args, setResultAndStopExecution }) => stop(args, setResultAndStopExecution),
+  };
+}
+
+/** The operations limit, applied before anything executes or reaches Didit. */
+export function useCallerRateLimit(limit: RateLimit): Plugin {
+  return refuseBeforeExecution(async (args) => {
+    const context = args.contextValue as GatewayContext & { req?: { socket?: { remoteAddress?: string } } };
+    const error = await limit.take(context.caller, context.req?.socket?.remoteAddress);
+    return error && withHttpStatus(error, 429);
+  });
+}
+
+/**
+ * Refuses, before any Didit call, an operation that would read more distinct sessions than
+ * `max`, however they are spread over aliases, fields, fragments and variables.
+ */
+export function useUpstreamSessionCap(max: number): Plugin {
+  return refuseBeforeExecution((args) => {
+    const ids = upstreamSessions(args.schema, args.document, args.operationName, args.variableValues);
+    if (!ids || ids.size <= max) return null;
+    const error = new GraphQLError(
+      `An operation may read at most ${max} distinct sessions (MAX_SESSIONS_PER_OPERATION); this one reads ${ids.size}`,
+      { extensions: { code: 'BAD_USER_INPUT' } },
+    );
+    return withHttpStatus(error, 400);
+  });
+}
+
+/**
+ * `Retry-After` (seconds, the longest asked) on every answer with a RATE_LIMITED error, including
+ * partial answers where only some fields were refused. Must come before the plugins that may
+ * refuse, so that it sees their answers too; it runs before error masking.
+ */
+export function useRetryAfterHeader(): Plugin {
+  return {
+    onExecute: () => ({
+      onExecuteDone({ result, setResult }) {
+        if (isAsyncIterable(result) || !result.errors) return;
+        const seconds = Math.max(0, ...result.errors.map(retryAfterOf));
+        if (!seconds) return;
+        const http = (result.extensions?.http ?? {}) as { headers?: Record<string, string> };
+        setResult({ ...result, extensions: { ...result.extensions, http: { ...http, headers: { ...http.headers, 'Retry-After': String(seconds) } } } });
+      },
+    }),
+  };
+}
+
+/** Seconds a RATE_LIMITED error asks to wait, before masking (graphql-jit's errors may lack extensions). */
+function retryAfterOf(error: GraphQLError): number {
+  const original = error.originalError;
+  if (original instanceof DiditRateLimitedError) return original.retryAfter;
+  const extensions = original instanceof GraphQLError ? original.extensions : error.extensions;
+  return extensions?.code === 'RATE_LIMITED' && typeof extensions.retryAfter === 'number' ? extensions.retryAfter : 0;
 }
 
 /**
