@@ -156,6 +156,15 @@ describe('trusted documents', () => {
     expect(codes(unknown)).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
     expect(gw.upstream('decision')).toBe(1);
   });
+
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('answers PERSISTED_QUERY_NOT_FOUND for the hash %s', async (hash) => {
+    const response = await fetch(`${gw.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await gw.token('office', ['reviewer'])}` },
+      body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }),
+    });
+    expect(codes(await response.json())).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+  });
 });
 
 describe('per-caller rate limit', () => {

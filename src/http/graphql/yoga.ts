@@ -76,11 +76,13 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
   // A validation rule, so every path to execution (Yoga, the JSON fast path, WebSocket) has it.
   if (config.production) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
   if (config.trustedDocuments) {
-    const documents = options.persistedDocuments ?? {};
+    // A Map, not the manifest object: a client's hash such as `__proto__` or `constructor` must
+    // not reach Object.prototype.
+    const documents = new Map(Object.entries(options.persistedDocuments ?? {}));
     plugins.push(
       usePersistedOperations({
         // The manifest is keyed `sha256:<hex>`; clients send the bare hex (APQ's format).
-        getPersistedOperation: (hash) => documents[hash] ?? documents[`sha256:${hash}`] ?? null,
+        getPersistedOperation: (hash) => documents.get(hash) ?? documents.get(`sha256:${hash}`) ?? null,
         allowArbitraryOperations: false,
         customErrors: {
           persistedQueryOnly: { message: 'Only trusted documents may run here', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } },
