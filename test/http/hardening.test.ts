@@ -104,6 +104,27 @@ describe('production mode', () => {
     expect(result!.errors![0]!.message).toMatch(/introspection has been disabled/);
   });
 
+  it('hides every "Did you mean" suggestion, enum values included, on every path', async () => {
+    const literal = `mutation { updateSessionStatus(input: { sessionId: "${ID}", status: APPROVE }) { session { id } } }`;
+    const variable = 'mutation($s: ReviewDecision!) { updateSessionStatus(input: { sessionId: "x", status: $s }) { session { id } } }';
+    const typo = `{ sesion(id: "${ID}") { id } } `;
+    const yoga = async (query: string, variables?: object) =>
+      (await gw.yoga.fetch('http://gateway.invalid/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) })).json();
+    const overSocket = async (query: string, variables: Record<string, unknown>) => {
+      const ws = subscribeWs(gw.url, await gw.token('office', ['reviewer']), query, variables);
+      const [result] = await ws.next(1);
+      await ws.close();
+      return result!;
+    };
+    const answers = [];
+    for (const [query, variables] of [[literal, undefined], [variable, { s: 'APPROVE' }], [typo, undefined]] as const) {
+      const results = [await gw.post(undefined, query, variables), await yoga(query, variables), await overSocket(query, variables ?? {})];
+      for (const result of results) expect(result.errors?.length).toBeGreaterThan(0);
+      answers.push(...results);
+    }
+    expect(JSON.stringify(answers)).not.toMatch(/Did you mean|APPROVED"|"session"/);
+  });
+
   it('refuses http and loopback callbacks outside sandbox mode', () => {
     expect(checkCallback('http://localhost:3000/x', ['https://app.example.com'], false)).not.toBeNull();
   });

@@ -61,6 +61,43 @@ export function useVariableErrorCodes(): Plugin {
   };
 }
 
+/** graphql-js ends a message with its suggestions: `Did you mean "x"?`, `Did you mean the enum value "X"?`... */
+const SUGGESTION = /\s*Did you mean\b[\s\S]*$/;
+
+function withoutSuggestion<E extends Error>(error: E): E | GraphQLError {
+  if (!(error instanceof GraphQLError) || !SUGGESTION.test(error.message)) return error;
+  const { nodes, source, positions, path, originalError, extensions } = error;
+  return new GraphQLError(error.message.replace(SUGGESTION, ''), { nodes, source, positions, path, originalError, extensions });
+}
+
+function resultWithoutSuggestions(result: ExecutionResult, setResult: (result: ExecutionResult) => void) {
+  if (result.errors?.some((error) => SUGGESTION.test(error.message))) setResult({ ...result, errors: result.errors.map(withoutSuggestion) });
+}
+
+/**
+ * Production hides graphql-js's suggestions, which tell anyone (no token needed) the names of
+ * fields, types and enum values. graphql-armor's own blocking misses the enum wording, so this
+ * replaces it: validation errors, and variables refused at execution, on every path (HTTP, the
+ * JSON fast path, WebSocket).
+ */
+export function useNoSuggestions(): Plugin {
+  return {
+    onValidate: () => ({ valid, result, setResult }) => {
+      if (!valid && result.some((error) => SUGGESTION.test(error.message))) setResult(result.map(withoutSuggestion));
+    },
+    onExecute: () => ({
+      onExecuteDone({ result, setResult }) {
+        if (!isAsyncIterable(result)) resultWithoutSuggestions(result, setResult);
+      },
+    }),
+    onSubscribe: () => ({
+      onSubscribeResult({ result, setResult }) {
+        if (!isAsyncIterable(result)) resultWithoutSuggestions(result, setResult);
+      },
+    }),
+  };
+}
+
 /** The limit applied before anything executes or reaches Didit. */
 export function useCallerRateLimit(limit: RateLimit): Plugin {
   const take = (context: GatewayContext & { req?: { socket?: { remoteAddress?: string } } }) =>

@@ -11,7 +11,7 @@ import type { Caller } from '../../core/access.ts';
 import type { Authenticate } from '../../core/auth.ts';
 import { createContext, type GatewayContext, type Services } from '../../core/context.ts';
 import { toClientError } from '../../core/client-errors.ts';
-import { useCallerRateLimit, useFastPathHooks, useOperationObserver, useVariableErrorCodes } from './plugins.ts';
+import { useCallerRateLimit, useFastPathHooks, useNoSuggestions, useOperationObserver, useVariableErrorCodes } from './plugins.ts';
 
 export interface YogaServerOptions {
   services: Services;
@@ -54,7 +54,8 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
       maxTokens: { n: limits.maxTokens },
       maxDirectives: { n: limits.maxDirectives },
       costLimit: { maxCost: 5000 },
-      blockFieldSuggestion: { enabled: config.production },
+      // Replaced by useNoSuggestions (below), which also catches enum values.
+      blockFieldSuggestion: { enabled: false },
     }) as Plugin,
     // A request must be JSON or carry a custom header: both force a CORS preflight in browsers.
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
@@ -74,7 +75,9 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     ...(options.plugins ?? []),
   ];
   // A validation rule, so every path to execution (Yoga, the JSON fast path, WebSocket) has it.
-  if (config.production) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
+  if (config.production) {
+    plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) }, useNoSuggestions());
+  }
   if (config.trustedDocuments) {
     // A Map, not the manifest object: a client's hash such as `__proto__` or `constructor` must
     // not reach Object.prototype.
