@@ -128,6 +128,13 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError(missing, 'must be set together with the other Didit credential (set both, or neither for sandbox mode)');
   }
   const sandbox = clientId === undefined;
+  // A production deployment that lost its credentials must not quietly serve made-up decisions.
+  if (sandbox && production) {
+    throw new ConfigError(
+      'DIDIT_CLIENT_ID',
+      'is not set: Didit credentials (DIDIT_API_KEY, or DIDIT_CLIENT_ID and DIDIT_CLIENT_SECRET) must be set in production; sandbox mode is for development',
+    );
+  }
 
   const sandboxServer = {
     port: int('SANDBOX_PORT', 4010, 0, 65535),
