@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import { Pool, interceptors, errors as undiciErrors, type Dispatcher } from 'undici';
 import {
+  DiditAbortedError,
   DiditBadRequestError,
   DiditBadResponseError,
   DiditError,
@@ -177,7 +178,7 @@ export function createDiditClient(options: DiditClientOptions): DiditClient {
       options.onCall?.({ endpoint, status: response.statusCode, durationMs: performance.now() - started });
       return response;
     } catch (error) {
-      const mapped = fromTransportError(error);
+      const mapped = fromTransportError(error, request.signal);
       options.onCall?.({ endpoint, status: mapped.status ?? 'error', durationMs: performance.now() - started });
       throw mapped;
     }
@@ -423,7 +424,7 @@ async function readLimited(body: Dispatcher.ResponseData['body'], maxBytes: numb
 }
 
 /** Maps what undici throws (network faults, timeouts, exhausted retries) to a `DiditError`. */
-function fromTransportError(error: unknown): DiditError {
+function fromTransportError(error: unknown, signal?: unknown): DiditError {
   if (error instanceof DiditError) return error;
   if (error instanceof undiciErrors.RequestRetryError) {
     // Retries exhausted (or declined) on a retryable status: report that status.
@@ -431,7 +432,8 @@ function fromTransportError(error: unknown): DiditError {
   }
   const code = (error as { code?: string } | undefined)?.code ?? '';
   if (code === 'UND_ERR_ABORTED' || (error as Error)?.name === 'AbortError') {
-    return new DiditUnavailableError('request aborted');
+    // Our caller cancelled (our own signal): not a Didit failure.
+    return (signal as AbortSignal | undefined)?.aborted ? new DiditAbortedError() : new DiditUnavailableError('request aborted');
   }
   if (/TIMEOUT/.test(code)) return new DiditUnavailableError('timed out');
   return new DiditUnavailableError('connection failed');

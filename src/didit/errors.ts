@@ -12,7 +12,8 @@ export type DiditErrorCode =
   | 'DIDIT_RATE_LIMITED'
   | 'DIDIT_UNAVAILABLE'
   | 'DIDIT_BAD_RESPONSE'
-  | 'DIDIT_INVALID_INPUT';
+  | 'DIDIT_INVALID_INPUT'
+  | 'DIDIT_ABORTED';
 
 export class DiditError extends Error {
   override name = 'DiditError';
@@ -72,6 +73,16 @@ export class DiditRateLimitedError extends DiditError {
 export class DiditUnavailableError extends DiditError {
   constructor(reason: string, status?: number) {
     super('DIDIT_UNAVAILABLE', `Didit is unavailable: ${reason}`, status);
+  }
+}
+
+/**
+ * The gateway's caller went away and the call was cut with its signal (a PDF download the client
+ * aborted). Says nothing about Didit's health: the circuit breaker does not count it.
+ */
+export class DiditAbortedError extends DiditError {
+  constructor() {
+    super('DIDIT_ABORTED', 'The call to Didit was cancelled by its caller');
   }
 }
 

@@ -83,6 +83,8 @@ export function createResilience(options: ResilienceOptions): Resilience {
   const maxWait = options.maxWaitMs ?? 2000;
   const paces = new Map(Object.entries(options.limitsPerMinute).flatMap(([endpoint, limit]) => (limit ? [[endpoint, new Pace(limit)]] : [])));
   const breaker = circuitBreaker(
+    // Only Didit's own failures count. A call our caller cancelled (DiditAbortedError) is not
+    // handled, so a closed breaker neither counts it nor resets its count.
     handleWhen((error) => error instanceof DiditUnavailableError),
     {
       halfOpenAfter: new ExponentialBackoff({ initialDelay: options.halfOpenAfterMs ?? 1000, maxDelay: 30_000 }),
