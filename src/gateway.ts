@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Plugin } from 'graphql-yoga';
 import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -31,6 +32,8 @@ export interface StartOptions {
   didit?: Partial<DiditClientOptions>;
   /** Trusted documents, hash -> document, for `TRUSTED_DOCUMENTS`. */
   persistedDocuments?: Record<string, string>;
+  /** Extra envelop plugins for the GraphQL endpoint, after the gateway's own. */
+  plugins?: Plugin[];
 }
 
 export interface RunningGateway {
@@ -126,6 +129,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     services,
     authenticate,
     persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
+    plugins: options.plugins,
     graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
   });
 

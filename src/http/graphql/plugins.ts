@@ -12,9 +12,13 @@ import type { RateLimit } from '../../core/rate-limit.ts';
 /** Set on the context of operations the fast path runs: what ran, once it runs. */
 export const FAST_PATH = Symbol('json fast path');
 export interface Ran {
+  /** Execution has begun (a failure from here on must not hand the request over). */
+  started?: boolean;
   type?: OperationTypeNode;
   name?: string;
 }
+/** What the log says of an error masked for the client. */
+export const UNEXPECTED = 'unexpected error while executing an operation';
 /** What a subscription started by the fast path returns instead of starting. */
 export const HAND_OVER: ExecutionResult = Object.freeze({});
 
@@ -32,6 +36,7 @@ export function useFastPathHooks(): Plugin {
     onExecute({ args }) {
       const ran = ranOf(args.contextValue);
       if (!ran) return;
+      ran.started = true;
       const operation = getOperationAST(args.document, args.operationName);
       ran.type = operation?.operation;
       ran.name = operation?.name?.value;

@@ -11,7 +11,7 @@ import type { Caller } from '../../core/access.ts';
 import type { Authenticate } from '../../core/auth.ts';
 import { createContext, type GatewayContext, type Services } from '../../core/context.ts';
 import { toClientError } from '../../core/client-errors.ts';
-import { useCallerRateLimit, useFastPathHooks, useNoSuggestions, useOperationObserver, useVariableErrorCodes } from './plugins.ts';
+import { UNEXPECTED, useCallerRateLimit, useFastPathHooks, useNoSuggestions, useOperationObserver, useVariableErrorCodes } from './plugins.ts';
 
 export interface YogaServerOptions {
   services: Services;
@@ -114,7 +114,7 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     plugins,
     maskedErrors: {
       maskError: (error) =>
-        toClientError(error, (original) => log.error({ err: original }, 'unexpected error while executing an operation')),
+        toClientError(error, (original) => log.error({ err: original }, UNEXPECTED)),
     },
     // Over HTTP the token is a header; over WebSocket, a connection parameter (see websocket.ts).
     // The JSON fast path hands over the caller it has already verified.
