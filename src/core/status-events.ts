@@ -14,12 +14,11 @@ export interface StatusEvent {
 
 export interface StatusEvents {
   /**
-   * Records a delivery and tells whether it is news: false for a duplicate, or for a status
-   * older than one already seen for the session. Shared by every instance when Redis is used.
+   * Records a delivery and, when it is news, sends it to every instance: true. False for a
+   * duplicate, or for a status older than one already seen for the session. Rejects when it could
+   * not be sent (Redis away), and then records nothing: Didit's retry is news again.
    */
-  accept(event: StatusEvent): Promise<boolean>;
-  /** Sends an event to every instance; rejects when it could not be sent (Redis away). */
-  publish(event: StatusEvent): Promise<void>;
+  record(event: StatusEvent): Promise<boolean>;
   /** Events for one session on this instance, until the consumer stops. */
   subscribe(sessionId: string): AsyncIterableIterator<StatusEvent>;
   /** Called for every event this instance receives (the decision cache drops its copy). */
@@ -49,16 +48,18 @@ export function stage(status: string): number {
 
 /**
  * Atomically: refuse a delivery older than the newest seen for the session, a duplicate of it, or
- * an earlier stage at the same second; otherwise remember it.
- * KEYS[1] = the session's key; ARGV = timestamp, status, stage, ttl.
+ * an earlier stage at the same second; otherwise append the event to the stream and remember it.
+ * The append comes first: a script is not rolled back, so if it fails nothing is remembered.
+ * KEYS[1] = the session's key, KEYS[2] = the stream; ARGV = timestamp, status, stage, ttl, event, stream length.
  */
-const ACCEPT_SCRIPT = `
+const RECORD_SCRIPT = `
 local seen = redis.call('HMGET', KEYS[1], 'ts', 'status', 'stage')
 if seen[1] then
   local ts, incoming = tonumber(seen[1]), tonumber(ARGV[1])
   if ts > incoming then return 0 end
   if ts == incoming and (seen[2] == ARGV[2] or tonumber(seen[3]) > tonumber(ARGV[3])) then return 0 end
 end
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'event', ARGV[5])
 redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'status', ARGV[2], 'stage', ARGV[3])
 redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
 return 1
@@ -133,23 +134,22 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
   const seen = new LRUCache<string, { timestamp: number; status: string }>({ max: SEEN_MAX, ttl: SEEN_TTL_SECONDS * 1000 });
 
   return {
-    async accept(event) {
+    async record(event) {
       if (redis) {
         const key = `${SEEN_PREFIX}${event.sessionId}`;
-        const result = await redis.commands.eval(ACCEPT_SCRIPT, 1, key, event.timestamp, event.status, stage(event.status), SEEN_TTL_SECONDS);
-        return result === 1;
+        const args = [event.timestamp, event.status, stage(event.status), SEEN_TTL_SECONDS, JSON.stringify(event), MAX_STREAM_LENGTH];
+        return (await redis.commands.eval(RECORD_SCRIPT, 2, key, STREAM, ...args)) === 1;
       }
+      // Without Redis, what was seen lives in this process only: a restarted gateway takes a
+      // replayed delivery (within the five minutes X-Timestamp allows) as news once more.
       const last = seen.get(event.sessionId);
       if (last) {
         if (last.timestamp > event.timestamp) return false;
         if (last.timestamp === event.timestamp && (last.status === event.status || stage(last.status) > stage(event.status))) return false;
       }
       seen.set(event.sessionId, { timestamp: event.timestamp, status: event.status });
+      queueMicrotask(() => dispatch(event));
       return true;
-    },
-    async publish(event) {
-      if (redis) await redis.commands.xadd(STREAM, 'MAXLEN', '~', MAX_STREAM_LENGTH, '*', 'event', JSON.stringify(event));
-      else queueMicrotask(() => dispatch(event));
     },
     subscribe(sessionId) {
       return new Repeater<StatusEvent>(async (push, stop) => {

@@ -7,6 +7,7 @@ import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
 import { freePort } from '../../src/lib/free-port.ts';
 import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs } from '../support/subscriptions.ts';
+import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 
 const WEBHOOK_SECRET = 'shared-webhook-secret';
@@ -26,14 +27,17 @@ async function startInstance(sandboxUrl: string, redisUrl: string, logs = new Ca
 const token = (sub: string, roles: string[] = []) =>
   new SignJWT({ roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('5m').sign(new TextEncoder().encode(TEST_JWT_SECRET));
 
-async function deliver(gateway: RunningGateway, body: Record<string, unknown>) {
+function post(gateway: RunningGateway, body: Record<string, unknown>) {
   const raw = JSON.stringify(body);
-  const response = await fetch(`${gateway.url}/webhooks/didit`, {
+  return fetch(`${gateway.url}/webhooks/didit`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-signature': signWebhookBody(raw, WEBHOOK_SECRET), 'x-timestamp': String(Math.floor(Date.now() / 1000)) },
     body: raw,
   });
-  return response.status;
+}
+
+async function deliver(gateway: RunningGateway, body: Record<string, unknown>) {
+  return (await post(gateway, body)).status;
 }
 
 describe('two gateway instances on one Redis', () => {
@@ -129,6 +133,37 @@ describe('Redis going away and coming back', () => {
     } finally {
       await gateway.close();
       await sandbox.close();
+      redis.kill('SIGKILL');
+    }
+  });
+});
+
+describe('a delivery that could not be published', () => {
+  it('is not recorded: it answers 503 and Didit\'s retry goes through to subscribers', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    const admin = new Redis(`redis://127.0.0.1:${port}`);
+    const sandbox = createSandbox();
+    const { url } = await sandbox.listen(0);
+    const gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
+    try {
+      const created = await gateway.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-y' });
+      const sub = subscribeSse(gateway.url, await token('owner-y'), STATUS_SUBSCRIPTION, { id: created.session_id });
+      await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
+      const body = { session_id: created.session_id, status: 'In Review', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-y' };
+
+      // The stream cannot take the event (its key holds a string), while the rest of Redis works.
+      await admin.set('didit-gateway:session-status', 'not a stream');
+      expect(await deliver(gateway, body)).toBe(503);
+      await admin.del('didit-gateway:session-status');
+      expect(await (await post(gateway, body)).json()).toEqual({ ok: true });
+      const [event] = await sub.next(1);
+      expect(event!.data!.sessionStatusChanged.status).toBe('IN_REVIEW');
+      await sub.close();
+    } finally {
+      await gateway.close();
+      await sandbox.close();
+      admin.disconnect();
       redis.kill('SIGKILL');
     }
   });
