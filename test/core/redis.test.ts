@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { signWebhookBody } from '../../src/didit/webhook-signature.ts';
@@ -6,6 +5,7 @@ import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
 import { freePort } from '../../src/lib/free-port.ts';
 import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
+import { startRedis } from '../support/redis.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs } from '../support/subscriptions.ts';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
@@ -92,17 +92,6 @@ describe('two gateway instances on one Redis', () => {
   });
 });
 
-/** A Redis of the test's own, on a free port, so it can be stopped and started again. */
-function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('Ready to accept connections')) resolve(child);
-    });
-  });
-}
-
 describe('Redis going away and coming back', () => {
   it('refuses webhooks with 503 while Redis is away, says so in the logs, and recovers', async () => {
     const port = await freePort();
@@ -164,6 +153,37 @@ describe('a delivery that could not be published', () => {
       await gateway.close();
       await sandbox.close();
       admin.disconnect();
+      redis.kill('SIGKILL');
+    }
+  });
+});
+
+describe('replay protection across a restart', () => {
+  it('drops a captured delivery replayed to a fresh instance on the same Redis', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    const sandbox = createSandbox();
+    const { url } = await sandbox.listen(0);
+    let gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
+    try {
+      const created = await gateway.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-z' });
+      const captured = { session_id: created.session_id, status: 'Approved', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-z' };
+      expect(await (await post(gateway, captured)).json()).toEqual({ ok: true });
+      await gateway.close();
+
+      gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
+      const sub = subscribeSse(gateway.url, await token('owner-z'), STATUS_SUBSCRIPTION, { id: created.session_id });
+      await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
+      expect(await (await post(gateway, captured)).json()).toEqual({ ok: true, duplicate: true });
+      // What comes next still goes through, and is the only event the subscriber gets.
+      expect(await deliver(gateway, { ...captured, status: 'Kyc Expired', timestamp: captured.timestamp + 1 })).toBe(200);
+      const [event] = await sub.next(1);
+      expect(event!.data!.sessionStatusChanged.status).toBe('KYC_EXPIRED');
+      await sub.close();
+      expect(sub.results).toHaveLength(1);
+    } finally {
+      await gateway.close();
+      await sandbox.close();
       redis.kill('SIGKILL');
     }
   });
