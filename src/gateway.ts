@@ -144,7 +144,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
-  const websocket = attachWebSocket(server, yoga, config.limits.maxBodyBytes);
+  const websocket = attachWebSocket({ server, yoga, authenticate, log, maxPayloadBytes: config.limits.maxBodyBytes });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;

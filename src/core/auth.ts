@@ -64,15 +64,16 @@ export function createAuthenticator(options: AuthOptions): Authenticate {
     if (!match || match[1]!.length > MAX_TOKEN_LENGTH) throw unauthenticated('Authorization must be "Bearer <JWT>"');
     const token = match[1]!;
     const cached = verified.get(token);
-    if (cached && cached.exp > Date.now() / 1000) return { sub: cached.sub, reviewer: cached.reviewer };
+    if (cached && cached.exp > Date.now() / 1000) return { sub: cached.sub, reviewer: cached.reviewer, expiresAt: cached.exp };
 
     const payload = await verify(token);
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
       throw unauthenticated('Token has no subject');
     }
-    const caller: Caller = { sub: payload.sub, reviewer: rolesOf(payload, options.rolesClaim).includes('reviewer') };
-    // Remembered never beyond the token's expiry (jose made sure there is one).
-    verified.set(token, { ...caller, exp: payload.exp! });
+    // jose made sure there is an expiry.
+    const caller: Caller = { sub: payload.sub, reviewer: rolesOf(payload, options.rolesClaim).includes('reviewer'), expiresAt: payload.exp! };
+    // Remembered never beyond the token's expiry.
+    verified.set(token, { sub: caller.sub, reviewer: caller.reviewer, exp: payload.exp! });
     return caller;
   };
 }

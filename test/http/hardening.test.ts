@@ -178,6 +178,24 @@ describe('trusted documents', () => {
     expect(gw.upstream('decision')).toBe(1);
   });
 
+  it('holds over WebSocket too: an arbitrary document is refused, a trusted one runs by hash', async () => {
+    const token = await gw.token('office', ['reviewer']);
+    const [hash] = Object.entries(persisted).find(([, text]) => text.startsWith('query SessionStatus('))!;
+    const over = async (query: string, extensions?: Record<string, unknown>) => {
+      const ws = subscribeWs(gw.url, token, query, { id: ID }, extensions);
+      const [result] = await ws.next(1);
+      await ws.close();
+      return result!;
+    };
+    gw.sandboxInstance.resetRequests();
+    expect(codes(await over(`{ session(id: "${ID}") { id } }`))).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+    expect(codes(await over('', { persistedQuery: { version: 1, sha256Hash: 'ab'.repeat(32) } }))).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+    expect(gw.upstream('decision')).toBe(0);
+    const trusted = await over('', { persistedQuery: { version: 1, sha256Hash: hash.replace('sha256:', '') } });
+    expect(codes(trusted)).toEqual(['NOT_FOUND']); // it ran
+    expect(gw.upstream('decision')).toBe(1);
+  });
+
   it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('answers PERSISTED_QUERY_NOT_FOUND for the hash %s', async (hash) => {
     const response = await fetch(`${gw.url}/graphql`, {
       method: 'POST',

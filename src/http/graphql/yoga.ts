@@ -116,9 +116,9 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
       maskError: (error) =>
         toClientError(error, (original) => log.error({ err: original }, UNEXPECTED)),
     },
-    // Over HTTP the token is a header; over WebSocket, a connection parameter (see websocket.ts).
-    // The JSON fast path hands over the caller it has already verified.
-    context: async ({ request, authorization, caller }: { request?: Request; authorization?: string; caller?: Caller | null }) =>
-      createContext(services, caller !== undefined ? caller : await authenticate(authorization ?? request?.headers.get('authorization'))),
+    // Over HTTP the token is a header. The JSON fast path and WebSocket (which verifies it once,
+    // at connection_init) hand over the caller they have already verified.
+    context: async ({ request, caller }: { request?: Request; caller?: Caller | null }) =>
+      createContext(services, caller !== undefined ? caller : await authenticate(request?.headers.get('authorization'))),
   });
 }
