@@ -260,6 +260,13 @@ export function loadConfig(env: Env = process.env): Config {
   if (defaultWorkflowId !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(defaultWorkflowId)) {
     throw new ConfigError('DIDIT_WORKFLOW_ID', 'must be a workflow id (a UUID)');
   }
+  // A production deployment that lost its credentials must not quietly serve made-up decisions.
+  if (sandbox && production) {
+    throw new ConfigError(
+      'DIDIT_CLIENT_ID',
+      'is not set: Didit credentials (DIDIT_API_KEY, or DIDIT_CLIENT_ID and DIDIT_CLIENT_SECRET) must be set in production; sandbox mode is for development',
+    );
+  }
 
   const sandboxServer = readSandboxServer(vars);
 

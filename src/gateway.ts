@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Plugin } from 'graphql-yoga';
 import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -34,6 +35,8 @@ export interface StartOptions {
   didit?: Partial<DiditClientOptions>;
   /** Trusted documents, hash -> document, for `TRUSTED_DOCUMENTS`. */
   persistedDocuments?: Record<string, string>;
+  /** Extra envelop plugins for the GraphQL endpoint, after the gateway's own. */
+  plugins?: Plugin[];
 }
 
 export interface RunningGateway {
@@ -143,7 +146,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     log,
     async erase(sessionId) {
       await decisionCache.delete(sessionId);
-      await events.publish({ sessionId: sessionId.toLowerCase(), status: DELETED_STATUS, timestamp: Math.floor(Date.now() / 1000) });
+      await events.record({ sessionId: sessionId.toLowerCase(), status: DELETED_STATUS, timestamp: Math.floor(Date.now() / 1000) });
     },
   };
   // In sandbox mode the simulator's webhooks come to this gateway, signed with a secret of its own.
@@ -157,6 +160,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     services,
     authenticate,
     persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
+    plugins: options.plugins,
     graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
   });
 
@@ -171,7 +175,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve());
   });
-  const websocket = attachWebSocket(server, yoga, config.limits.maxBodyBytes);
+  const websocket = attachWebSocket({ server, yoga, authenticate, log, maxPayloadBytes: config.limits.maxBodyBytes });
   const { port } = server.address() as AddressInfo;
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = `http://${host}:${port}`;

@@ -103,6 +103,7 @@ describe('loadConfig', () => {
     [{ DIDIT_CLIENT_ID: 'id' }, 'DIDIT_CLIENT_SECRET'],
     [{ DIDIT_CLIENT_SECRET: 'super-secret-value' }, 'DIDIT_CLIENT_ID'],
     [{ DIDIT_CLIENT_ID: 'id', DIDIT_CLIENT_SECRET: 'super-secret-value' }, 'AUTH_JWT_SECRET'],
+    [{ NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(40), CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com' }, 'DIDIT_CLIENT_ID'],
     [{ PORT: '99999' }, 'PORT'],
     [{ PORT: 'eighty' }, 'PORT'],
     [{ PUBLIC_URL: 'ftp://x' }, 'PUBLIC_URL'],
@@ -217,6 +218,13 @@ describe('loadSandboxConfig', () => {
     expect((error as ConfigError).variable).toBe(name);
     expect((error as Error).message).not.toContain('do-not-print-me');
   });
+});
+
+it('refuses sandbox mode in production, naming the credentials to set', () => {
+  expect(refusal({ NODE_ENV: 'production' }).message).toBe(
+    'DIDIT_CLIENT_ID is not set: Didit credentials (DIDIT_API_KEY, or DIDIT_CLIENT_ID and DIDIT_CLIENT_SECRET) must be set in production; sandbox mode is for development',
+  );
+  expect(loadConfig({ ...DIDIT, NODE_ENV: 'production' }).sandbox).toBe(false);
 });
 
 it('npm start stops with one line naming the variable, and exit code 1', () => {

@@ -7,6 +7,8 @@ export interface Caller {
   sub: string;
   /** The back office (and trusted backend services): every session, every part of it. */
   reviewer: boolean;
+  /** When the caller's token expires (Unix seconds): a WebSocket opened with it ends then. */
+  expiresAt?: number;
 }
 
 /**

@@ -33,13 +33,14 @@ function unauthenticated(message = 'Invalid or expired token'): GraphQLError {
  * Verifies callers' JWTs. The algorithm decides the key, and each key admits only its own family:
  * HS256 tokens are checked with the shared secret alone, asymmetric ones with the JWKS alone, so
  * neither `alg: none` nor a public key used as an HMAC secret (key confusion) can pass. Expiry,
- * not-before, issuer and audience are checked by jose.
+ * not-before, issuer and audience are checked by jose; a token must carry an expiry (jose lets one
+ * without `exp` live forever), so a leaked token is not good for ever.
  */
 export function createAuthenticator(options: AuthOptions): Authenticate {
   const secret = options.jwtSecret ? new TextEncoder().encode(options.jwtSecret) : undefined;
   const jwks: JWTVerifyGetKey | undefined = options.jwksUrl ? createRemoteJWKSet(new URL(options.jwksUrl)) : undefined;
   const verified = new LRUCache<string, Caller & { exp: number }>({ max: VERIFIED_CACHE_MAX, ttl: VERIFIED_CACHE_TTL_MS });
-  const claims = { issuer: options.issuer, audience: options.audience, clockTolerance: CLOCK_TOLERANCE_S };
+  const claims = { issuer: options.issuer, audience: options.audience, clockTolerance: CLOCK_TOLERANCE_S, requiredClaims: ['exp'] };
 
   async function verify(token: string): Promise<JWTPayload> {
     let alg: string | undefined;
@@ -63,15 +64,16 @@ export function createAuthenticator(options: AuthOptions): Authenticate {
     if (!match || match[1]!.length > MAX_TOKEN_LENGTH) throw unauthenticated('Authorization must be "Bearer <JWT>"');
     const token = match[1]!;
     const cached = verified.get(token);
-    if (cached && cached.exp > Date.now() / 1000) return { sub: cached.sub, reviewer: cached.reviewer };
+    if (cached && cached.exp > Date.now() / 1000) return { sub: cached.sub, reviewer: cached.reviewer, expiresAt: cached.exp };
 
     const payload = await verify(token);
     if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
       throw unauthenticated('Token has no subject');
     }
-    const caller: Caller = { sub: payload.sub, reviewer: rolesOf(payload, options.rolesClaim).includes('reviewer') };
-    // Only tokens that expire are remembered, and never beyond their expiry.
-    if (typeof payload.exp === 'number') verified.set(token, { ...caller, exp: payload.exp });
+    // jose made sure there is an expiry.
+    const caller: Caller = { sub: payload.sub, reviewer: rolesOf(payload, options.rolesClaim).includes('reviewer'), expiresAt: payload.exp! };
+    // Remembered never beyond the token's expiry.
+    verified.set(token, { sub: caller.sub, reviewer: caller.reviewer, exp: payload.exp! });
     return caller;
   };
 }

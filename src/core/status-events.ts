@@ -2,6 +2,7 @@ import { Repeater } from 'graphql-yoga';
 import { Redis } from 'ioredis';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { followsTable, isNews } from './status-order.ts';
 
 /** A session's status changed, as a verified webhook told one of the gateway's instances. */
 export interface StatusEvent {
@@ -17,12 +18,11 @@ export const DELETED_STATUS = 'Deleted';
 
 export interface StatusEvents {
   /**
-   * Records a delivery and tells whether it is news: false for a duplicate, or for a status
-   * older than one already seen for the session. Shared by every instance when Redis is used.
+   * Records a delivery and, when it is news, sends it to every instance: true. False for a
+   * duplicate, or a status that does not follow the last one seen (`isNews`). Rejects when it could
+   * not be sent (Redis away), and then records nothing: Didit's retry is news again.
    */
-  accept(event: StatusEvent): Promise<boolean>;
-  /** Sends an event to every instance; rejects when it could not be sent (Redis away). */
-  publish(event: StatusEvent): Promise<void>;
+  record(event: StatusEvent): Promise<boolean>;
   /** Events for one session on this instance, until the consumer stops. */
   subscribe(sessionId: string): AsyncIterableIterator<StatusEvent>;
   /** Called for every event this instance receives (the decision cache drops its copy). */
@@ -43,27 +43,36 @@ const SEEN_TTL_SECONDS = 7 * 24 * 3600;
 const SEEN_MAX = 100_000;
 
 /**
- * Where a status stands in a session's life. Didit stamps deliveries in whole seconds, so two
- * changes can share a timestamp: then the later stage wins ("In Progress" never follows "Approved").
+ * Where a status stands in a session's life, for a subscriber's read of the session: a status
+ * read at a later stage than its event's needs no second read. (Which deliveries are news is
+ * status-order.ts's.)
  */
 export function stage(status: string): number {
   return status === 'Not Started' ? 0 : status === 'In Progress' ? 1 : 2;
 }
 
 /**
- * Atomically: refuse a delivery older than the newest seen for the session, a duplicate of it, or
- * an earlier stage at the same second; otherwise remember it.
- * KEYS[1] = the session's key; ARGV = timestamp, status, stage, ttl.
+ * `isNews` (status-order.ts), atomically: refuse a delivery that is not news after the newest seen
+ * for the session; otherwise append the event to the stream and remember it. The append comes
+ * first: a script is not rolled back, so if it fails nothing is remembered.
+ * KEYS[1] = the session's key, KEYS[2] = the stream;
+ * ARGV = timestamp, status, ttl, event, stream length, then `followsTable(status)`.
  */
-const ACCEPT_SCRIPT = `
-local seen = redis.call('HMGET', KEYS[1], 'ts', 'status', 'stage')
+const RECORD_SCRIPT = `
+local seen = redis.call('HMGET', KEYS[1], 'ts', 'status')
 if seen[1] then
   local ts, incoming = tonumber(seen[1]), tonumber(ARGV[1])
-  if ts > incoming then return 0 end
-  if ts == incoming and (seen[2] == ARGV[2] or tonumber(seen[3]) > tonumber(ARGV[3])) then return 0 end
+  if seen[2] == ARGV[2] or incoming < ts then return 0 end
+  local follows = nil
+  for i = 6, #ARGV, 2 do
+    if ARGV[i] == seen[2] then follows = ARGV[i + 1] == '1' end
+  end
+  if follows == nil then follows = incoming > ts end
+  if not follows then return 0 end
 end
-redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'status', ARGV[2], 'stage', ARGV[3])
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[4])
+redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'status', ARGV[2])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 `;
 
@@ -136,23 +145,18 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
   const seen = new LRUCache<string, { timestamp: number; status: string }>({ max: SEEN_MAX, ttl: SEEN_TTL_SECONDS * 1000 });
 
   return {
-    async accept(event) {
+    async record(event) {
       if (redis) {
         const key = `${SEEN_PREFIX}${event.sessionId}`;
-        const result = await redis.commands.eval(ACCEPT_SCRIPT, 1, key, event.timestamp, event.status, stage(event.status), SEEN_TTL_SECONDS);
-        return result === 1;
+        const args = [event.timestamp, event.status, SEEN_TTL_SECONDS, JSON.stringify(event), MAX_STREAM_LENGTH, ...followsTable(event.status)];
+        return (await redis.commands.eval(RECORD_SCRIPT, 2, key, STREAM, ...args)) === 1;
       }
-      const last = seen.get(event.sessionId);
-      if (last) {
-        if (last.timestamp > event.timestamp) return false;
-        if (last.timestamp === event.timestamp && (last.status === event.status || stage(last.status) > stage(event.status))) return false;
-      }
+      // Without Redis, what was seen lives in this process only: a restarted gateway takes a
+      // replayed delivery (within the five minutes X-Timestamp allows) as news once more.
+      if (!isNews(seen.get(event.sessionId), event)) return false;
       seen.set(event.sessionId, { timestamp: event.timestamp, status: event.status });
+      queueMicrotask(() => dispatch(event));
       return true;
-    },
-    async publish(event) {
-      if (redis) await redis.commands.xadd(STREAM, 'MAXLEN', '~', MAX_STREAM_LENGTH, '*', 'event', JSON.stringify(event));
-      else queueMicrotask(() => dispatch(event));
     },
     subscribe(sessionId) {
       return new Repeater<StatusEvent>(async (push, stop) => {

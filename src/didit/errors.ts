@@ -85,12 +85,12 @@ export class DiditNeedsV3Error extends DiditError {
 }
 
 /**
- * Our own caller gave up (a client left a download): not a Didit failure, so the circuit breaker
- * does not count it.
+ * The gateway's caller went away and the call was cut with its signal (a PDF download the client
+ * aborted). Says nothing about Didit's health: the circuit breaker does not count it.
  */
 export class DiditAbortedError extends DiditError {
   constructor() {
-    super('DIDIT_ABORTED', 'The request to Didit was cancelled by its caller');
+    super('DIDIT_ABORTED', 'The call to Didit was cancelled by its caller');
   }
 }
 

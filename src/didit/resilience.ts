@@ -54,6 +54,8 @@ export function createResilience(options: ResilienceOptions): Resilience {
     Object.entries(options.limitsPerMinute).flatMap(([endpoint, limit]) => (limit ? [[endpoint, { key: `didit:${endpoint}`, limit, shape: 'strict' }]] : [])),
   );
   const breaker = circuitBreaker(
+    // Only Didit's own failures count. A call our caller cancelled (DiditAbortedError) is not
+    // handled, so a closed breaker neither counts it nor resets its count.
     handleWhen((error) => error instanceof DiditUnavailableError),
     {
       halfOpenAfter: new ExponentialBackoff({ initialDelay: options.halfOpenAfterMs ?? 1000, maxDelay: 30_000 }),

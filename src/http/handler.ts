@@ -77,7 +77,8 @@ async function serveReport(services: Services, req: IncomingMessage, res: Server
     pdf = await services.didit.streamPdf(sessionId, abort.signal);
   } catch (error) {
     const [status, message] = reportErrorStatus(error);
-    services.log.warn({ err: error }, 'PDF report download failed');
+    // A client that left before Didit answered is no failure worth a warning.
+    if (!abort.signal.aborted) services.log.warn({ err: error }, 'PDF report download failed');
     const retryAfter = (error as { retryAfter?: number }).retryAfter;
     return sendJson(res, status, retryAfter ? { error: message, limit: 'didit' } : { error: message }, retryAfter ? { 'retry-after': String(retryAfter) } : {});
   }

@@ -28,9 +28,9 @@ export interface WebhookOptions {
  *    secret, in constant time. Only if it fails and `X-Signature-V2` is present is the body
  *    parsed, to check the HMAC of its canonical JSON.
  * 3. Only a verified body is parsed and checked for the fields we use.
- * 4. De-duplicate (shared across instances with Redis) and publish; a duplicate or an older
- *    status is acknowledged and dropped. A delivery we could not publish answers 503, so Didit
- *    retries it later rather than it being lost.
+ * 4. De-duplicate (shared across instances with Redis) and publish, in one step; a duplicate or
+ *    an older status is acknowledged and dropped. A delivery we could not publish answers 503 and
+ *    is not recorded, so Didit's retry of it goes through rather than being dropped as a duplicate.
  * Any failed check answers 401 and changes nothing.
  */
 export function createWebhookRoute(options: WebhookOptions) {
@@ -93,12 +93,11 @@ export function createWebhookRoute(options: WebhookOptions) {
 
     const event = { sessionId: delivery.session_id.toLowerCase(), status: delivery.status, timestamp: delivery.timestamp };
     try {
-      if (!(await events.accept(event))) {
+      if (!(await events.record(event))) {
         options.onDelivery?.('duplicate');
         sendJson(res, 200, { ok: true, duplicate: true });
         return true;
       }
-      await events.publish(event);
     } catch (error) {
       log.error({ err: error }, 'webhook could not be recorded; Didit will retry');
       options.onDelivery?.('failed');

@@ -36,6 +36,7 @@ describe('identity', () => {
   it.each([
     ['forged (wrong secret)', () => base().setExpirationTime('5m').sign(new TextEncoder().encode('x'.repeat(40)))],
     ['expired', () => base().setExpirationTime(Math.floor(Date.now() / 1000) - 120).sign(key)],
+    ['without an expiry', () => base().sign(key)],
     ['not yet valid', () => base().setExpirationTime('10m').setNotBefore(Math.floor(Date.now() / 1000) + 300).sign(key)],
     ['for another audience', () => base().setAudience('someone-else').setExpirationTime('5m').sign(key)],
     ['from another issuer', () => base().setIssuer('https://evil.example.com/').setExpirationTime('5m').sign(key)],
@@ -65,9 +66,24 @@ describe('identity', () => {
     try {
       const authenticate = createAuthenticator({ jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`, rolesClaim: 'realm.roles' });
       const good = await new SignJWT({ realm: { roles: ['reviewer'] } }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('svc').setExpirationTime('5m').sign(privateKey);
-      expect(await authenticate(`Bearer ${good}`)).toEqual({ sub: 'svc', reviewer: true });
+      expect(await authenticate(`Bearer ${good}`)).toEqual({ sub: 'svc', reviewer: true, expiresAt: expect.any(Number) });
       const confused = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setSubject('svc').setExpirationTime('5m').sign(new TextEncoder().encode(JSON.stringify(jwk)));
       await expect(authenticate(`Bearer ${confused}`)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+    } finally {
+      jwks.close();
+    }
+  });
+
+  it.each(['RS256', 'ES256'])('refuses a %s token from the JWKS without an expiry', async (alg) => {
+    const { publicKey, privateKey } = await generateKeyPair(alg);
+    const jwk: JWK = { ...(await exportJWK(publicKey)), kid: 'k1', alg, use: 'sig' };
+    const jwks = createServer((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    try {
+      const authenticate = createAuthenticator({ jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`, rolesClaim: 'roles' });
+      const token = () => new SignJWT({ roles: ['reviewer'] }).setProtectedHeader({ alg, kid: 'k1' }).setSubject('svc');
+      expect(await authenticate(`Bearer ${await token().setExpirationTime('5m').sign(privateKey)}`)).toMatchObject({ sub: 'svc', reviewer: true });
+      await expect(authenticate(`Bearer ${await token().sign(privateKey)}`)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
     } finally {
       jwks.close();
     }

@@ -7,7 +7,9 @@ import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
 import { freePort } from '../../src/lib/free-port.ts';
 import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
+import { startRedis } from '../support/redis.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs } from '../support/subscriptions.ts';
+import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 
 const WEBHOOK_SECRET = 'shared-webhook-secret';
@@ -30,14 +32,17 @@ async function startInstance(sandboxUrl: string, redisUrl: string, logs = new Ca
 const token = (sub: string, roles: string[] = []) =>
   new SignJWT({ roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('5m').sign(new TextEncoder().encode(TEST_JWT_SECRET));
 
-async function deliver(gateway: RunningGateway, body: Record<string, unknown>) {
+function post(gateway: RunningGateway, body: Record<string, unknown>) {
   const raw = JSON.stringify(body);
-  const response = await fetch(`${gateway.url}/webhooks/didit`, {
+  return fetch(`${gateway.url}/webhooks/didit`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-signature': signWebhookBody(raw, WEBHOOK_SECRET), 'x-timestamp': String(Math.floor(Date.now() / 1000)) },
     body: raw,
   });
-  return response.status;
+}
+
+async function deliver(gateway: RunningGateway, body: Record<string, unknown>) {
+  return (await post(gateway, body)).status;
 }
 
 describe('two gateway instances on one Redis', () => {
@@ -92,17 +97,6 @@ describe('two gateway instances on one Redis', () => {
   });
 });
 
-/** A Redis of the test's own, on a free port, so it can be stopped and started again. */
-function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('Ready to accept connections')) resolve(child);
-    });
-  });
-}
-
 describe('Redis going away and coming back', () => {
   it('refuses webhooks with 503 while Redis is away, says so in the logs, and recovers', async () => {
     const port = await freePort();
@@ -130,6 +124,68 @@ describe('Redis going away and coming back', () => {
       const [event] = await sub.next(1);
       expect(event!.data!.sessionStatusChanged.status).toBe('IN_REVIEW');
       await sub.close();
+    } finally {
+      await gateway.close();
+      await sandbox.close();
+      redis.kill('SIGKILL');
+    }
+  });
+});
+
+describe('a delivery that could not be published', () => {
+  it('is not recorded: it answers 503 and Didit\'s retry goes through to subscribers', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    const admin = new Redis(`redis://127.0.0.1:${port}`);
+    const sandbox = createSandbox();
+    const { url } = await sandbox.listen(0);
+    const gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
+    try {
+      const created = await gateway.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-y' });
+      const sub = subscribeSse(gateway.url, await token('owner-y'), STATUS_SUBSCRIPTION, { id: created.session_id });
+      await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
+      const body = { session_id: created.session_id, status: 'In Review', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-y' };
+
+      // The stream cannot take the event (its key holds a string), while the rest of Redis works.
+      await admin.set('didit-gateway:session-status', 'not a stream');
+      expect(await deliver(gateway, body)).toBe(503);
+      await admin.del('didit-gateway:session-status');
+      expect(await (await post(gateway, body)).json()).toEqual({ ok: true });
+      const [event] = await sub.next(1);
+      expect(event!.data!.sessionStatusChanged.status).toBe('IN_REVIEW');
+      await sub.close();
+    } finally {
+      await gateway.close();
+      await sandbox.close();
+      admin.disconnect();
+      redis.kill('SIGKILL');
+    }
+  });
+});
+
+describe('replay protection across a restart', () => {
+  it('drops a captured delivery replayed to a fresh instance on the same Redis', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    const sandbox = createSandbox();
+    const { url } = await sandbox.listen(0);
+    let gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
+    try {
+      const created = await gateway.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-z' });
+      const captured = { session_id: created.session_id, status: 'Approved', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-z' };
+      expect(await (await post(gateway, captured)).json()).toEqual({ ok: true });
+      await gateway.close();
+
+      gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
+      const sub = subscribeSse(gateway.url, await token('owner-z'), STATUS_SUBSCRIPTION, { id: created.session_id });
+      await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
+      expect(await (await post(gateway, captured)).json()).toEqual({ ok: true, duplicate: true });
+      // What comes next still goes through, and is the only event the subscriber gets.
+      expect(await deliver(gateway, { ...captured, status: 'Kyc Expired', timestamp: captured.timestamp + 1 })).toBe(200);
+      const [event] = await sub.next(1);
+      expect(event!.data!.sessionStatusChanged.status).toBe('KYC_EXPIRED');
+      await sub.close();
+      expect(sub.results).toHaveLength(1);
     } finally {
       await gateway.close();
       await sandbox.close();

@@ -1,3 +1,4 @@
+import type { Plugin } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import persisted from '../../src/generated/persisted-documents.json' with { type: 'json' };
 import { jsonMediaType } from '../../src/http/graphql/fast-path.ts';
@@ -152,5 +153,30 @@ describe('the JSON fast path in production, with trusted documents', () => {
     expect(fast).toEqual(yoga);
     expect(fast.headers['access-control-allow-origin']).toBeNull();
     expect(handledByYoga).toBe(!fastAnswers);
+  });
+});
+
+describe('an operation that fails after it ran', () => {
+  // A hook failing once a mutation has run (the mutation reached Didit): Yoga's own result hook.
+  const failAfterMutations: Plugin = {
+    onExecutionResult({ result }) {
+      if ((result as { data?: Record<string, unknown> }).data?.createSession) throw new Error('hook failed after execution');
+    },
+  };
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await startTestGateway({}, { plugins: [failAfterMutations] });
+  });
+  afterAll(() => gw.close());
+
+  it('is answered a masked error by the fast path, not run a second time by Yoga', async () => {
+    const body = JSON.stringify({ query: 'mutation { createSession(input: { callback: "http://localhost:3000/x" }) { session { id } } }' });
+    const { fast, yoga, handledByYoga } = await bothWays(gw, body, { authorization: `Bearer ${await gw.token('user-1')}` });
+    // Once through the fast path, once through Yoga itself.
+    expect(gw.upstream('create')).toBe(2);
+    expect(handledByYoga).toBe(false);
+    expect(fast.body).toEqual({ errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
+    expect(fast).toEqual(yoga);
+    expect(gw.logs.lines.filter((line) => line.includes('unexpected error while executing an operation'))).toHaveLength(2);
   });
 });

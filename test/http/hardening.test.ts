@@ -104,6 +104,27 @@ describe('production mode', () => {
     expect(result!.errors![0]!.message).toMatch(/introspection has been disabled/);
   });
 
+  it('hides every "Did you mean" suggestion, enum values included, on every path', async () => {
+    const literal = `mutation { updateSessionStatus(input: { sessionId: "${ID}", status: APPROVE }) { session { id } } }`;
+    const variable = 'mutation($s: ReviewDecision!) { updateSessionStatus(input: { sessionId: "x", status: $s }) { session { id } } }';
+    const typo = `{ sesion(id: "${ID}") { id } } `;
+    const yoga = async (query: string, variables?: object) =>
+      (await gw.yoga.fetch('http://gateway.invalid/graphql', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables }) })).json();
+    const overSocket = async (query: string, variables: Record<string, unknown>) => {
+      const ws = subscribeWs(gw.url, await gw.token('office', ['reviewer']), query, variables);
+      const [result] = await ws.next(1);
+      await ws.close();
+      return result!;
+    };
+    const answers = [];
+    for (const [query, variables] of [[literal, undefined], [variable, { s: 'APPROVE' }], [typo, undefined]] as const) {
+      const results = [await gw.post(undefined, query, variables), await yoga(query, variables), await overSocket(query, variables ?? {})];
+      for (const result of results) expect(result.errors?.length).toBeGreaterThan(0);
+      answers.push(...results);
+    }
+    expect(JSON.stringify(answers)).not.toMatch(/Did you mean|APPROVED"|"session"/);
+  });
+
   it('refuses http and loopback callbacks outside sandbox mode', () => {
     expect(checkCallback('http://localhost:3000/x', ['https://app.example.com'], false)).not.toBeNull();
   });
@@ -155,6 +176,35 @@ describe('trusted documents', () => {
     const unknown = await send({ extensions: { persistedQuery: { version: 1, sha256Hash: 'ab'.repeat(32) } } });
     expect(codes(unknown)).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
     expect(gw.upstream('decision')).toBe(1);
+  });
+
+  it('holds over WebSocket too: an arbitrary document is refused, a trusted one runs by hash', async () => {
+    const token = await gw.token('office', ['reviewer']);
+    const [hash] = Object.entries(persisted).find(([, text]) => text.startsWith('query SessionStatus('))!;
+    const over = async (query: string, extensions?: Record<string, unknown>) => {
+      const ws = subscribeWs(gw.url, token, query, { id: ID }, extensions);
+      const [result] = await ws.next(1);
+      await ws.close();
+      return result!;
+    };
+    gw.sandboxInstance.resetRequests();
+    // The HTTP test read this id: Didit's NOT_FOUND is kept for a while, and this one must reach Didit.
+    await gw.services.decisionCache.delete(ID);
+    expect(codes(await over(`{ session(id: "${ID}") { id } }`))).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+    expect(codes(await over('', { persistedQuery: { version: 1, sha256Hash: 'ab'.repeat(32) } }))).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
+    expect(gw.upstream('decision')).toBe(0);
+    const trusted = await over('', { persistedQuery: { version: 1, sha256Hash: hash.replace('sha256:', '') } });
+    expect(codes(trusted)).toEqual(['NOT_FOUND']); // it ran
+    expect(gw.upstream('decision')).toBe(1);
+  });
+
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('answers PERSISTED_QUERY_NOT_FOUND for the hash %s', async (hash) => {
+    const response = await fetch(`${gw.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await gw.token('office', ['reviewer'])}` },
+      body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }),
+    });
+    expect(codes(await response.json())).toEqual(['PERSISTED_QUERY_NOT_FOUND']);
   });
 });
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { get, type IncomingMessage, type ServerResponse } from 'node:http';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fake-upstream.ts';
-import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
+import { CapturedLogs, TEST_JWT_SECRET, startTestGateway } from '../support/gateway.ts';
 import { SignJWT } from 'jose';
 
 const seed = JSON.parse(readFileSync(new URL('../fixtures/seed-decision.json', import.meta.url), 'utf8'));
@@ -91,4 +91,33 @@ it('reads from Didit only as fast as the client reads, and stops when the client
   response.destroy();
   while (!served.closed) await new Promise((resolve) => setTimeout(resolve, 10));
   expect(served.bytes).toBeLessThan(SIZE);
+});
+
+it('a client aborting downloads before Didit answers does not open the circuit breaker', async () => {
+  const aborted: string[] = [];
+  const gw = await startTestGateway({}, { didit: { onCall: ({ endpoint, status }) => status === 'error' && aborted.push(endpoint) } });
+  try {
+    const reviewer = await gw.token('office', ['reviewer']);
+    const created = await gw.post(reviewer, 'mutation { createSession(input: { callback: "http://localhost:3000/x" }) { session { id } } }');
+    const id = created.data!.createSession.session.id as string;
+    gw.sandboxInstance.complete(id, 'Approved');
+    const linked = await gw.post(reviewer, `mutation { generateSessionPdf(sessionId: "${id}") { url } }`);
+    const link = new URL(linked.data!.generateSessionPdf.url);
+    // Didit takes its time over each PDF; each client leaves while waiting (the sandbox is closed at the end).
+    gw.sandboxInstance.injectFault({ kind: 'latency', endpoint: 'pdf', latencyMs: 120_000, times: 6 });
+
+    for (let i = 1; i <= 6; i++) {
+      const client = new AbortController();
+      const download = fetch(`${gw.url}${link.pathname}${link.search}`, { signal: client.signal }).catch(() => undefined);
+      await vi.waitFor(() => expect(gw.upstream('pdf')).toBe(i));
+      client.abort();
+      await download;
+      await vi.waitFor(() => expect(aborted).toHaveLength(i));
+    }
+    // Five failures in a row would have opened it; the sixth download reached Didit, and reads go on.
+    expect(gw.services.didit.breakerState()).toBe('closed');
+    expect(await gw.post(reviewer, `{ session(id: "${id}") { status } }`)).toMatchObject({ data: { session: { status: 'APPROVED' } } });
+  } finally {
+    await gw.close();
+  }
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { canonicalJson, signWebhookBody } from '../../src/didit/webhook-signature.ts';
 import type { StatusEvent } from '../../src/core/status-events.ts';
@@ -5,7 +6,6 @@ import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 const SECRET = 'current-webhook-secret';
 const OLD_SECRET = 'previous-webhook-secret';
-const SESSION = '3f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
 
 let gw: TestGateway;
 let published: StatusEvent[];
@@ -24,7 +24,8 @@ let sequence = 0;
 
 function delivery(overrides: Record<string, unknown> = {}) {
   const timestamp = now() + sequence++ / 1000; // distinct per delivery, like Didit's
-  return { session_id: SESSION, status: 'Approved', created_at: now() - 60, timestamp, vendor_data: 'user-1', ...overrides };
+  // A session of its own unless told: a second Approved for one session is no news.
+  return { session_id: randomUUID(), status: 'Approved', created_at: now() - 60, timestamp, vendor_data: 'user-1', ...overrides };
 }
 
 async function send(raw: string, headers: Record<string, string | undefined>) {
@@ -43,10 +44,11 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 describe('webhook signatures', () => {
   it('accepts a valid delivery and publishes it once', async () => {
-    const raw = JSON.stringify(delivery());
+    const body = delivery();
+    const raw = JSON.stringify(body);
     expect(await send(raw, signed(raw))).toBe(200);
     await vi.waitFor(() => expect(published).toHaveLength(1));
-    expect(published[0]).toMatchObject({ sessionId: SESSION, status: 'Approved' });
+    expect(published[0]).toMatchObject({ sessionId: body.session_id, status: 'Approved' });
   });
 
   it('accepts the previous secret during a rotation', async () => {
@@ -133,6 +135,18 @@ describe('webhook idempotency and order', () => {
     for (const raw of [approved, inProgress, declined]) expect(await send(raw, signed(raw))).toBe(200);
     await settle();
     expect(published.map((e) => e.status)).toEqual(['Approved', 'Declined']);
+  });
+
+  it('never lets an earlier stage replace a final status, even stamped seconds later', async () => {
+    const id = '8f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
+    const approved = JSON.stringify(delivery({ session_id: id, status: 'Approved', timestamp: now() - 10 }));
+    const inProgress = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: now() }));
+    const resubmitted = JSON.stringify(delivery({ session_id: id, status: 'Resubmitted', timestamp: now() }));
+    const again = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: now() + 1 }));
+    for (const raw of [approved, inProgress, resubmitted, again]) expect(await send(raw, signed(raw))).toBe(200);
+    await vi.waitFor(() => expect(published).toHaveLength(3));
+    await settle();
+    expect(published.map((e) => e.status)).toEqual(['Approved', 'Resubmitted', 'In Progress']);
   });
 
   it("drops the decision cache's copy of the session", async () => {

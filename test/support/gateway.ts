@@ -44,7 +44,10 @@ export interface TestGateway extends RunningGateway {
 /** Starts the whole gateway in sandbox mode on free ports, as `npm start` would. */
 export async function startTestGateway(env: Record<string, string> = {}, options: StartOptions = {}): Promise<TestGateway> {
   const logs = new CapturedLogs();
-  const config = loadConfig({
+  // Production refuses sandbox mode; production tests still talk to the in-process simulator.
+  const simulatedProduction = env.NODE_ENV === 'production' && !env.DIDIT_CLIENT_ID;
+  const loaded = loadConfig({
+    ...(simulatedProduction && { DIDIT_CLIENT_ID: 'sandbox', DIDIT_CLIENT_SECRET: 'sandbox' }),
     PORT: '0',
     HOST: '127.0.0.1',
     SANDBOX_PORT: '0',
@@ -55,6 +58,9 @@ export async function startTestGateway(env: Record<string, string> = {}, options
     DIDIT_PDFS_PER_MINUTE: '1000000',
     ...env,
   });
+  const config = simulatedProduction
+    ? { ...loaded, sandbox: true, didit: { ...loaded.didit, clientId: loaded.sandboxServer.clientId, clientSecret: loaded.sandboxServer.clientSecret } }
+    : loaded;
   const gateway = await startGateway(config, {
     logDestination: logs,
     ...options,

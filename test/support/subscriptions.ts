@@ -13,6 +13,8 @@ export interface LiveSubscription {
   next(count: number): Promise<SubscriptionResult[]>;
   /** True once the server ended the stream. */
   ended: () => boolean;
+  /** WebSocket: the code the server closed the socket with, if it did. */
+  closeCode?: () => number | undefined;
   /** Resolves when the server has accepted the subscription (SSE: its response has started). */
   opened: Promise<void>;
   close(): Promise<void>;
@@ -92,7 +94,13 @@ export function subscribeSse(gatewayUrl: string, token: string | undefined, quer
 }
 
 /** Subscribes over WebSocket with graphql-ws, the token in the connection parameters. */
-export function subscribeWs(gatewayUrl: string, token: string | undefined, query: string, variables: Record<string, unknown>): LiveSubscription {
+export function subscribeWs(
+  gatewayUrl: string,
+  token: string | undefined,
+  query: string,
+  variables: Record<string, unknown>,
+  extensions?: Record<string, unknown>,
+): LiveSubscription {
   const client = createClient({
     url: `${gatewayUrl.replace(/^http/, 'ws')}/graphql`,
     webSocketImpl: WebSocket,
@@ -100,10 +108,12 @@ export function subscribeWs(gatewayUrl: string, token: string | undefined, query
     retryAttempts: 0,
     lazy: true,
   });
-  return live((push, end, open) => {
+  let closeCode: number | undefined;
+  client.on('closed', (event) => (closeCode ??= (event as { code?: number }).code));
+  const subscription = live((push, end, open) => {
     client.on('connected', () => open());
     const unsubscribe = client.subscribe(
-      { query, variables },
+      { query, variables, ...(extensions && { extensions }) },
       {
         next: (result) => push(result as SubscriptionResult),
         error: (error) => {
@@ -118,6 +128,7 @@ export function subscribeWs(gatewayUrl: string, token: string | undefined, query
       await client.dispose();
     };
   });
+  return { ...subscription, closeCode: () => closeCode };
 }
 
 export const STATUS_SUBSCRIPTION = `subscription($id: ID!) {

@@ -4,11 +4,12 @@ import type { ExecutionResult } from 'graphql';
 import { processRegularResult, type GraphQLParams } from 'graphql-yoga';
 import type { Caller } from '../../core/access.ts';
 import type { Authenticate } from '../../core/auth.ts';
+import { toClientError } from '../../core/client-errors.ts';
 import type { GatewayContext, Services } from '../../core/context.ts';
 import type { CachedResponse } from '../../core/response-cache.ts';
 import { readBody } from '../../lib/read-body.ts';
 import { requestUrl } from '../../lib/request-url.ts';
-import { FAST_PATH, HAND_OVER, type Ran } from './plugins.ts';
+import { FAST_PATH, HAND_OVER, UNEXPECTED, type Ran } from './plugins.ts';
 import type { YogaServer } from './yoga.ts';
 
 type MediaType = 'application/json' | 'application/graphql-response+json';
@@ -95,7 +96,7 @@ class RequestView {
  * Yoga unchanged, so both paths answer alike.
  */
 export function createGraphqlFastPath(yoga: YogaServer, services: Services, authenticate: Authenticate, cors: CORSOptions | false) {
-  const { responses, decisionCache, rateLimit, metrics } = services;
+  const { responses, decisionCache, rateLimit, metrics, log } = services;
 
   const viaYoga = async (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const headers = new Headers();
@@ -155,9 +156,11 @@ export function createGraphqlFastPath(yoga: YogaServer, services: Services, auth
       try {
         // Subscriptions come back as HAND_OVER (see above), so the result is a single one.
         result = ((await yoga.getResultForParams({ params, request }, context as never)) ?? HAND_OVER) as ExecutionResult;
-      } catch {
-        // A params hook refused (e.g. an unknown trusted document) before anything ran.
-        result = HAND_OVER;
+      } catch (error) {
+        // A params hook refused (e.g. an unknown trusted document) before anything ran: Yoga
+        // answers that. Once the operation has started, a failure after it (a result hook) is
+        // answered here, as Yoga would: handing over would run it, a mutation too, a second time.
+        result = context[FAST_PATH].started ? { errors: [toClientError(error, (original) => log.error({ err: original }, UNEXPECTED))] } : HAND_OVER;
       }
     }
     if (result === HAND_OVER) {

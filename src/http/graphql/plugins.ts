@@ -14,9 +14,13 @@ import { DiditRateLimitedError } from '../../didit/errors.ts';
 /** Set on the context of operations the fast path runs: what ran, once it runs. */
 export const FAST_PATH = Symbol('json fast path');
 export interface Ran {
+  /** Execution has begun (a failure from here on must not hand the request over). */
+  started?: boolean;
   type?: OperationTypeNode;
   name?: string;
 }
+/** What the log says of an error masked for the client. */
+export const UNEXPECTED = 'unexpected error while executing an operation';
 /** What a subscription started by the fast path returns instead of starting. */
 export const HAND_OVER: ExecutionResult = Object.freeze({});
 
@@ -34,6 +38,7 @@ export function useFastPathHooks(): Plugin {
     onExecute({ args }) {
       const ran = ranOf(args.contextValue);
       if (!ran) return;
+      ran.started = true;
       const operation = getOperationAST(args.document, args.operationName);
       ran.type = operation?.operation;
       ran.name = operation?.name?.value;
@@ -58,6 +63,43 @@ export function useVariableErrorCodes(): Plugin {
               : new GraphQLError(error.message, { nodes: error.nodes, extensions: { ...error.extensions, code: 'BAD_USER_INPUT' } }),
           ),
         });
+      },
+    }),
+  };
+}
+
+/** graphql-js ends a message with its suggestions: `Did you mean "x"?`, `Did you mean the enum value "X"?`... */
+const SUGGESTION = /\s*Did you mean\b[\s\S]*$/;
+
+function withoutSuggestion<E extends Error>(error: E): E | GraphQLError {
+  if (!(error instanceof GraphQLError) || !SUGGESTION.test(error.message)) return error;
+  const { nodes, source, positions, path, originalError, extensions } = error;
+  return new GraphQLError(error.message.replace(SUGGESTION, ''), { nodes, source, positions, path, originalError, extensions });
+}
+
+function resultWithoutSuggestions(result: ExecutionResult, setResult: (result: ExecutionResult) => void) {
+  if (result.errors?.some((error) => SUGGESTION.test(error.message))) setResult({ ...result, errors: result.errors.map(withoutSuggestion) });
+}
+
+/**
+ * Production hides graphql-js's suggestions, which tell anyone (no token needed) the names of
+ * fields, types and enum values. graphql-armor's own blocking misses the enum wording, so this
+ * replaces it: validation errors, and variables refused at execution, on every path (HTTP, the
+ * JSON fast path, WebSocket).
+ */
+export function useNoSuggestions(): Plugin {
+  return {
+    onValidate: () => ({ valid, result, setResult }) => {
+      if (!valid && result.some((error) => SUGGESTION.test(error.message))) setResult(result.map(withoutSuggestion));
+    },
+    onExecute: () => ({
+      onExecuteDone({ result, setResult }) {
+        if (!isAsyncIterable(result)) resultWithoutSuggestions(result, setResult);
+      },
+    }),
+    onSubscribe: () => ({
+      onSubscribeResult({ result, setResult }) {
+        if (!isAsyncIterable(result)) resultWithoutSuggestions(result, setResult);
       },
     }),
   };

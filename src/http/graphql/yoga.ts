@@ -12,8 +12,10 @@ import type { Authenticate } from '../../core/auth.ts';
 import { createContext, type GatewayContext, type Services } from '../../core/context.ts';
 import { toClientError } from '../../core/client-errors.ts';
 import {
+  UNEXPECTED,
   useCallerRateLimit,
   useFastPathHooks,
+  useNoSuggestions,
   useOperationObserver,
   useRetryAfterHeader,
   useUpstreamSessionCap,
@@ -61,7 +63,8 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
       maxTokens: { n: limits.maxTokens },
       maxDirectives: { n: limits.maxDirectives },
       costLimit: { maxCost: 5000 },
-      blockFieldSuggestion: { enabled: config.production },
+      // Replaced by useNoSuggestions (below), which also catches enum values.
+      blockFieldSuggestion: { enabled: false },
     }) as Plugin,
     // A request must be JSON or carry a custom header: both force a CORS preflight in browsers.
     useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
@@ -84,13 +87,17 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     ...(options.plugins ?? []),
   ];
   // A validation rule, so every path to execution (Yoga, the JSON fast path, WebSocket) has it.
-  if (config.production) plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
+  if (config.production) {
+    plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) }, useNoSuggestions());
+  }
   if (config.trustedDocuments) {
-    const documents = options.persistedDocuments ?? {};
+    // A Map, not the manifest object: a client's hash such as `__proto__` or `constructor` must
+    // not reach Object.prototype.
+    const documents = new Map(Object.entries(options.persistedDocuments ?? {}));
     plugins.push(
       usePersistedOperations({
         // The manifest is keyed `sha256:<hex>`; clients send the bare hex (APQ's format).
-        getPersistedOperation: (hash) => documents[hash] ?? documents[`sha256:${hash}`] ?? null,
+        getPersistedOperation: (hash) => documents.get(hash) ?? documents.get(`sha256:${hash}`) ?? null,
         allowArbitraryOperations: false,
         customErrors: {
           persistedQueryOnly: { message: 'Only trusted documents may run here', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } },
@@ -119,11 +126,11 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     plugins,
     maskedErrors: {
       maskError: (error) =>
-        toClientError(error, (original) => log.error({ err: original }, 'unexpected error while executing an operation')),
+        toClientError(error, (original) => log.error({ err: original }, UNEXPECTED)),
     },
-    // Over HTTP the token is a header; over WebSocket, a connection parameter (see websocket.ts).
-    // The JSON fast path hands over the caller it has already verified.
-    context: async ({ request, authorization, caller }: { request?: Request; authorization?: string; caller?: Caller | null }) =>
-      createContext(services, caller !== undefined ? caller : await authenticate(authorization ?? request?.headers.get('authorization'))),
+    // Over HTTP the token is a header. The JSON fast path and WebSocket (which verifies it once,
+    // at connection_init) hand over the caller they have already verified.
+    context: async ({ request, caller }: { request?: Request; caller?: Caller | null }) =>
+      createContext(services, caller !== undefined ? caller : await authenticate(request?.headers.get('authorization'))),
   });
 }
