@@ -118,9 +118,18 @@ const V1_DEFAULTS = {
   resubmission: null,
 } as const;
 
+const vendorKey = (workflowId: string, version: number, vendorData: string) => `${workflowId}\u0000${version}\u0000${vendorData}`;
+
+function vendorKeyOf(session: SessionRecord): string | undefined {
+  const { workflowId, workflowVersion, vendorData } = session;
+  return workflowId !== null && workflowVersion !== null && vendorData !== null ? vendorKey(workflowId, workflowVersion, vendorData) : undefined;
+}
+
 export class SessionStore {
   private readonly byId = new Map<string, SessionRecord>();
   private readonly byToken = new Map<string, SessionRecord>();
+  /** The newest session per workflow version and vendor_data, so a v3 create finds its repeat without a scan. */
+  private readonly byVendorData = new Map<string, SessionRecord>();
   private lastNumber = 0;
 
   constructor(private readonly onStatusChange: (session: SessionRecord) => void) {}
@@ -151,8 +160,7 @@ export class SessionStore {
       reviews: [],
       activity: [],
     };
-    this.byId.set(session.id, session);
-    this.byToken.set(token, session);
+    this.index(session);
     return session;
   }
 
@@ -172,15 +180,18 @@ export class SessionStore {
 
   /** The unfinished session a v3 create with this vendor_data on this workflow version gets again. */
   findReusable(workflowId: string, workflowVersion: number, vendorData: string): SessionRecord | undefined {
-    return this.all().find(
-      (s) => s.workflowId === workflowId && s.workflowVersion === workflowVersion && s.vendorData === vendorData && REUSABLE_STATUSES.has(s.status),
-    );
+    // Only the newest can be unfinished, as every create for the key returned it while it was (an
+    // older one a reviewer reopened with Resubmitted is not handed out again).
+    const newest = this.byVendorData.get(vendorKey(workflowId, workflowVersion, vendorData));
+    return newest && REUSABLE_STATUSES.has(newest.status) ? newest : undefined;
   }
 
   /** Gone for good: every API and the page answer 404 from now on. No webhook. */
   delete(session: SessionRecord): void {
     this.byId.delete(session.id);
     this.byToken.delete(session.token);
+    const key = vendorKeyOf(session);
+    if (key && this.byVendorData.get(key) === session) this.byVendorData.delete(key);
   }
 
   /** The applicant opened the page: Not Started → In Progress; otherwise nothing changes. */
@@ -283,10 +294,17 @@ export class SessionStore {
     for (const record of records as Array<Omit<SessionRecord, 'createdAt' | 'activity'> & { createdAt: string; activity?: ActivityRow[] }>) {
       // Files written before v3 lack its fields: such a session was made over v1.
       const session = { ...V1_DEFAULTS, ...record, activity: record.activity ?? [], createdAt: new Date(record.createdAt) } as SessionRecord;
-      this.byId.set(session.id, session);
-      this.byToken.set(session.token, session);
+      this.index(session);
       this.lastNumber = Math.max(this.lastNumber, session.number);
     }
+  }
+
+  private index(session: SessionRecord): void {
+    this.byId.set(session.id, session);
+    this.byToken.set(session.token, session);
+    const key = vendorKeyOf(session);
+    const newest = key ? this.byVendorData.get(key) : undefined;
+    if (key && (!newest || newest.number < session.number)) this.byVendorData.set(key, session);
   }
 
   /** A row of the review feed for a reviewer's status change. */

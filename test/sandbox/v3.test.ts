@@ -1,5 +1,8 @@
 /** The sandbox's Didit v3 API: every route, its status rules and error shapes, over the store v1 shares. */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Decision } from '../../src/didit/types.ts';
 import { createDiditV3Client } from '../../src/didit/v3.ts';
@@ -748,6 +751,24 @@ describe('v3 rate limits', () => {
     const again = await v3(url, 'GET', path);
     expect(again.status).toBe(200);
     expect(again.headers.get('x-ratelimit-remaining')).toBe('99');
+  });
+});
+
+describe('state file', () => {
+  it('keeps a v3 session, its workflow, review feed and reuse across a restart', async () => {
+    const stateFile = join(mkdtempSync(join(tmpdir(), 'sandbox-v3-')), 'state.json');
+    const first = await startSandbox({ stateFile });
+    const open = await createV3(first.url, { vendor_data: 'keep-open', metadata: { k: 1 } });
+    const done = await createV3(first.url, { vendor_data: 'keep-done' });
+    await control(first.url, done.session_id, 'complete', { status: 'In Review' });
+    await v3Json(first.url, 'POST', `/v3/sessions/${done.session_id}/reviews/`, { new_status: 'Approved' });
+    await first.sandbox.close();
+
+    const second = await startSandbox({ stateFile });
+    expect(await decisionV3(second.url, open.session_id)).toMatchObject({ workflow_id: KYC_BASIC_WORKFLOW_ID, metadata: { k: 1 } });
+    expect((await createV3(second.url, { vendor_data: 'keep-open' })).session_id).toBe(open.session_id);
+    expect((await v3Json(second.url, 'GET', `/v3/sessions/${done.session_id}/reviews/`)).body.count).toBe(1);
+    expect((await createV3(second.url, { vendor_data: 'new' })).session_number).toBe(3);
   });
 });
 
