@@ -31,6 +31,8 @@ export interface SandboxConfig {
     /** An origin only, e.g. 'https://sandbox.example.com'. */
     publicUrl?: string;
     stateFile?: string;
+    /** `SANDBOX_RATE_LIMITS`: Didit's per-key limits on the v3 API. */
+    rateLimits?: boolean;
   };
 }
 
@@ -391,7 +393,7 @@ export function loadConfig(env: Env = process.env): Config {
 /** The standalone sandbox's SANDBOX_* variables, with the same rules as the gateway's. */
 export function loadSandboxConfig(env: Env = process.env): SandboxConfig {
   const vars = variables(env);
-  const { read, int, httpUrl } = vars;
+  const { read, int, httpUrl, bool } = vars;
   const { port, clientId, clientSecret, apiKey } = readSandboxServer(vars);
   const publicUrl = httpUrl('SANDBOX_PUBLIC_URL');
   // Session URLs are built as `${origin}/session/...`: a path or query would be lost or mangled.
@@ -412,6 +414,8 @@ export function loadSandboxConfig(env: Env = process.env): SandboxConfig {
       webhookRetryDelayMs: int('SANDBOX_WEBHOOK_RETRY_DELAY_MS', 1000, 1, 600_000),
       publicUrl: publicUrl?.origin,
       stateFile: read('SANDBOX_STATE_FILE'),
+      // Didit's per-key limits on the v3 API; off unless asked for, like the other optional options.
+      rateLimits: bool('SANDBOX_RATE_LIMITS') || undefined,
     },
   };
 }

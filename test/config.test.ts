@@ -144,7 +144,14 @@ describe('loadSandboxConfig', () => {
     expect(loadSandboxConfig({})).toEqual({
       port: 4010,
       host: '127.0.0.1',
-      options: { clientId: 'sandbox-client', clientSecret: 'sandbox-secret', apiKey: 'sandbox-api-key-0123456789', tokenTtlSeconds: 3600, webhookRetries: 3, webhookRetryDelayMs: 1000 },
+      options: {
+        clientId: 'sandbox-client',
+        clientSecret: 'sandbox-secret',
+        apiKey: 'sandbox-api-key-0123456789',
+        tokenTtlSeconds: 3600,
+        webhookRetries: 3,
+        webhookRetryDelayMs: 1000,
+      },
     });
   });
 
@@ -154,7 +161,8 @@ describe('loadSandboxConfig', () => {
       SANDBOX_HOST: '0.0.0.0',
       SANDBOX_CLIENT_ID: 'id',
       SANDBOX_CLIENT_SECRET: 'se:cret',
-      SANDBOX_API_KEY: 'key-0123456789abcdef',
+      SANDBOX_API_KEY: 'key-1',
+      SANDBOX_RATE_LIMITS: 'true',
       SANDBOX_TOKEN_TTL_SECONDS: '60',
       SANDBOX_WEBHOOK_URL: 'http://localhost:4000/webhooks/didit',
       SANDBOX_WEBHOOK_SECRET: 'wh',
@@ -169,7 +177,8 @@ describe('loadSandboxConfig', () => {
       options: {
         clientId: 'id',
         clientSecret: 'se:cret',
-        apiKey: 'key-0123456789abcdef',
+        apiKey: 'key-1',
+        rateLimits: true,
         tokenTtlSeconds: 60,
         webhookUrl: 'http://localhost:4000/webhooks/didit',
         webhookSecret: 'wh',
@@ -182,11 +191,12 @@ describe('loadSandboxConfig', () => {
   });
 
   it('takes an empty or blank variable as unset, as the gateway does', () => {
-    const blank = ['SANDBOX_PORT', 'SANDBOX_HOST', 'SANDBOX_CLIENT_ID', 'SANDBOX_CLIENT_SECRET', 'SANDBOX_API_KEY', 'SANDBOX_TOKEN_TTL_SECONDS', 'SANDBOX_WEBHOOK_URL',
-      'SANDBOX_WEBHOOK_SECRET', 'SANDBOX_WEBHOOK_RETRIES', 'SANDBOX_WEBHOOK_RETRY_DELAY_MS', 'SANDBOX_PUBLIC_URL', 'SANDBOX_STATE_FILE'];
+    const blank = ['SANDBOX_PORT', 'SANDBOX_HOST', 'SANDBOX_CLIENT_ID', 'SANDBOX_CLIENT_SECRET', 'SANDBOX_TOKEN_TTL_SECONDS', 'SANDBOX_WEBHOOK_URL',
+      'SANDBOX_WEBHOOK_SECRET', 'SANDBOX_WEBHOOK_RETRIES', 'SANDBOX_WEBHOOK_RETRY_DELAY_MS', 'SANDBOX_PUBLIC_URL', 'SANDBOX_STATE_FILE', 'SANDBOX_API_KEY',
+      'SANDBOX_RATE_LIMITS'];
     expect(loadSandboxConfig(Object.fromEntries(blank.map((name, i) => [name, i % 2 ? '' : ' \t'])))).toEqual(loadSandboxConfig({}));
     // The gateway embeds the same simulator and reads its variables by the same rule.
-    expect(loadConfig({ SANDBOX_PORT: ' ', SANDBOX_CLIENT_ID: '', SANDBOX_CLIENT_SECRET: ' ' }).sandboxServer).toEqual({
+    expect(loadConfig({ SANDBOX_PORT: ' ', SANDBOX_CLIENT_ID: '', SANDBOX_CLIENT_SECRET: ' ', SANDBOX_API_KEY: '' }).sandboxServer).toEqual({
       port: 4010,
       clientId: 'sandbox-client',
       clientSecret: 'sandbox-secret',
@@ -207,6 +217,7 @@ describe('loadSandboxConfig', () => {
     ['SANDBOX_PUBLIC_URL', 'https://example.com/prefix'],
     ['SANDBOX_PUBLIC_URL', 'https://example.com/?q=1'],
     ['SANDBOX_CLIENT_ID', 'has:colon'],
+    ['SANDBOX_RATE_LIMITS', 'sometimes'],
   ])('refuses %s=%j, naming the variable and not the value', (name, value) => {
     let error: unknown;
     try {

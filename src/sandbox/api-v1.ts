@@ -11,7 +11,7 @@ import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { sendJson } from '../lib/send-json.ts';
 import { isHttpUrl } from '../lib/url.ts';
 import { findSession, type SandboxContext } from './context.ts';
-import { basicCredentialsMatch, sha256 } from './credentials.ts';
+import { basicCredentialsMatch, stableUuid } from './credentials.ts';
 import { HttpError, readForm, readJsonObject } from './http.ts';
 import { renderDecisionPdf } from './pdf.ts';
 import { SessionStateError } from './store.ts';
@@ -133,10 +133,4 @@ export function v1Routes(context: SandboxContext): Route[] {
     { pattern: new RegExp(`^/v1/session/${SEGMENT}/generate-pdf/$`), endpoint: 'pdf', methods: { GET: pdf } },
     { pattern: new RegExp(`^/v1/session/${SEGMENT}/update-status/$`), endpoint: 'update', methods: { PATCH: updateStatus } },
   ];
-}
-
-/** A UUID-shaped id that is the same for the same input, for the token's `sub` and `organization_id`. */
-function stableUuid(input: string): string {
-  const hex = sha256(input).toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }

@@ -1,8 +1,9 @@
 /**
  * The sandbox's own endpoints, beside Didit's API: the applicant's page at each session's `url`
- * (`/session/{token}`), where a person picks the outcome; the control endpoint that finishes a
- * session without the page (`POST /sandbox/sessions/{id}/complete`); and fault injection
- * (`POST` / `DELETE /sandbox/faults`). None of them is ever faulted.
+ * (`/session/{token}`), where a person picks the outcome; control endpoints that move a session
+ * without the page, so every status can be produced (`POST /sandbox/sessions/{id}/complete`,
+ * `.../expire`, `.../abandon`, `.../kyc-expire`; each answers the v1 decision and sends the
+ * webhook); and fault injection (`POST` / `DELETE /sandbox/faults`). None of them is ever faulted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { FINAL_STATUSES, type FinalStatus } from '../didit/types.ts';
@@ -13,7 +14,7 @@ import { HttpError, readForm, readJsonObject } from './http.ts';
 import { messagePage, PAGE_HEADERS, sessionPage } from './page.ts';
 import { KycOverrideError, parseKycOverrides } from './personas.ts';
 import { SEGMENT, type Route } from './router.ts';
-import { isFinished, SessionStateError } from './store.ts';
+import { isFinished, SessionStateError, type SessionRecord } from './store.ts';
 
 export function controlRoutes(context: SandboxContext): Route[] {
   const { store, faults } = context;
@@ -30,6 +31,20 @@ export function controlRoutes(context: SandboxContext): Route[] {
       throw error;
     }
     sendJson(res, 200, store.decision(session));
+  }
+
+  /** `expire`, `abandon` and `kyc-expire`: a status change the applicant or time would cause. */
+  function transition(move: (session: SessionRecord) => void) {
+    return (_req: IncomingMessage, res: ServerResponse, [id]: string[]): void => {
+      const session = findSession(store, id!);
+      try {
+        move(session);
+      } catch (error) {
+        if (error instanceof SessionStateError) throw new HttpError(409, { detail: error.message });
+        throw error;
+      }
+      sendJson(res, 200, store.decision(session));
+    };
   }
 
   async function setFaults(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -75,6 +90,9 @@ export function controlRoutes(context: SandboxContext): Route[] {
 
   return [
     { pattern: new RegExp(`^/sandbox/sessions/${SEGMENT}/complete$`), endpoint: 'other', methods: { POST: complete } },
+    { pattern: new RegExp(`^/sandbox/sessions/${SEGMENT}/expire$`), endpoint: 'other', methods: { POST: transition((s) => store.expire(s)) } },
+    { pattern: new RegExp(`^/sandbox/sessions/${SEGMENT}/abandon$`), endpoint: 'other', methods: { POST: transition((s) => store.abandon(s)) } },
+    { pattern: new RegExp(`^/sandbox/sessions/${SEGMENT}/kyc-expire$`), endpoint: 'other', methods: { POST: transition((s) => store.kycExpire(s)) } },
     { pattern: /^\/sandbox\/faults$/, endpoint: 'other', methods: { POST: setFaults, DELETE: clearFaults } },
     { pattern: new RegExp(`^/session/${SEGMENT}$`), endpoint: 'other', methods: { GET: page } },
     { pattern: new RegExp(`^/session/${SEGMENT}/complete$`), endpoint: 'other', methods: { POST: pageComplete } },

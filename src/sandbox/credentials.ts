@@ -22,3 +22,12 @@ export function basicCredentialsMatch(header: string | undefined, clientId: stri
 export function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
 }
+
+/**
+ * A UUID-shaped id that is the same for the same input: the token's `sub` and `organization_id`,
+ * and the v3 webhooks' `application_id` (the same application as the token's `sub`).
+ */
+export function stableUuid(input: string): string {
+  const hex = sha256(input).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}

@@ -4,13 +4,14 @@
  *
  * Two modes: `inject` queues faults for the next matching requests (deterministic, for tests);
  * `setRates` makes faults happen at random rates from a seeded PRNG (reproducible soak runs).
- * A queued fault wins over the rates. Only the five API endpoints are ever faulted: the sandbox's
+ * A queued fault wins over the rates. Only the API endpoints are ever faulted (v1 and v3 share
+ * 'create', 'decision', 'pdf' and 'update'; 'list', 'delete', 'reviews' and 'workflows' are v3's): the sandbox's
  * own control endpoints and the applicant's page must keep working, or a soak run with
  * `errorRate: 1` could never be switched off again.
  */
 import { randomInt } from 'node:crypto';
 
-export const API_ENDPOINTS = ['token', 'create', 'decision', 'pdf', 'update'] as const;
+export const API_ENDPOINTS = ['token', 'create', 'decision', 'pdf', 'update', 'list', 'delete', 'reviews', 'workflows'] as const;
 export type ApiEndpoint = (typeof API_ENDPOINTS)[number];
 
 export const FAULT_KINDS = ['latency', 'status', 'rate-limit', 'drop', 'malformed', 'expire-token'] as const;

@@ -6,7 +6,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { readBody as readCapped } from '../lib/read-body.ts';
 
-/** Bodies above this are refused with 413: nothing the API takes comes near it. */
+/** Bodies above this are refused with 413: nothing the API takes comes near it (but v3's portrait_image). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /** An answer to send instead of going on; thrown by handlers and helpers alike. */
@@ -25,8 +25,8 @@ export class HttpError extends Error {
  * The whole body, at most `MAX_BODY_BYTES`. Past that, reading stops and a 413 is thrown; its
  * `Connection: close` makes Node drop the connection after answering instead of reading the rest.
  */
-export async function readBody(req: IncomingMessage): Promise<Buffer> {
-  const body = await readCapped(req, MAX_BODY_BYTES);
+export async function readBody(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<Buffer> {
+  const body = await readCapped(req, maxBytes);
   if (!body) throw new HttpError(413, { detail: 'Request body too large.' }, { Connection: 'close' });
   return body;
 }
@@ -40,8 +40,8 @@ function mediaType(req: IncomingMessage): string {
  * A JSON body, as Didit reads one: an empty body is `{}` (so missing fields are reported as
  * such), another media type is 415, and JSON that does not parse is 400 "JSON parse error".
  */
-export async function readJson(req: IncomingMessage): Promise<unknown> {
-  const body = await readBody(req);
+export async function readJson(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<unknown> {
+  const body = await readBody(req, maxBytes);
   if (body.length === 0) return {};
   const type = mediaType(req);
   if (type !== 'application/json') {
@@ -55,8 +55,8 @@ export async function readJson(req: IncomingMessage): Promise<unknown> {
 }
 
 /** A JSON body that must be an object, for endpoints whose fields are validated one by one. */
-export async function readJsonObject(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const body = await readJson(req);
+export async function readJsonObject(req: IncomingMessage, maxBytes = MAX_BODY_BYTES): Promise<Record<string, unknown>> {
+  const body = await readJson(req, maxBytes);
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new HttpError(400, { non_field_errors: ['Invalid data. Expected a dictionary.'] });
   }

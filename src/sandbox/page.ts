@@ -18,7 +18,7 @@ export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** The session's page: the outcome buttons while it runs, the done page once finished. */
+/** The session's page: the outcome buttons while it runs (or was resubmitted), the done page once finished. */
 export function sessionPage(session: SessionRecord): string {
   return isFinished(session) ? donePage(session) : choicePage(session);
 }
@@ -50,15 +50,19 @@ const BUTTON_LABELS: Record<(typeof FINAL_STATUSES)[number], string> = {
 };
 
 function donePage(session: SessionRecord): string {
-  // Didit sends the applicant back to the callback with the session id and status in the query.
-  const back = new URL(session.callback);
-  back.searchParams.set('verificationSessionId', session.id);
-  back.searchParams.set('status', session.status);
+  // Didit sends the applicant back to the callback with the session id and status in the query;
+  // a v3 session may have no callback, and then there is nowhere to go back to.
+  let link = '';
+  if (session.callback) {
+    const back = new URL(session.callback);
+    back.searchParams.set('verificationSessionId', session.id);
+    back.searchParams.set('status', session.status);
+    link = `\n<p><a href="${escapeHtml(back.href)}">Continue</a></p>`;
+  }
   return layout(
     'Verification finished',
     `<h1>Verification finished</h1>
-<p>Outcome: <strong id="outcome">${escapeHtml(session.status)}</strong></p>
-<p><a href="${escapeHtml(back.href)}">Continue</a></p>`,
+<p>Outcome: <strong id="outcome">${escapeHtml(session.status)}</strong></p>${link}`,
   );
 }
 

@@ -218,14 +218,14 @@ function buildLocation(persona: Persona): Location {
 }
 
 /** Where a session's images and videos would be; never served, as Didit's need a login anyway. */
-function mediaUrl(sessionId: string): (file: string) => string {
+export function mediaUrl(sessionId: string): (file: string) => string {
   return (file) => `https://example.com/sandbox/${sessionId}/${file}`;
 }
 
-type Point = { latitude: number; longitude: number };
+export type Point = { latitude: number; longitude: number };
 
 /** Great-circle distance (haversine, Earth radius 6371 km, as the seed's 8393.68 shows) and compass direction. */
-function distance(from: Point, to: Point): { distance: number; direction: string } {
+export function distance(from: Point, to: Point): { distance: number; direction: string } {
   const rad = (deg: number) => (deg * Math.PI) / 180;
   const [φ1, φ2] = [rad(from.latitude), rad(to.latitude)];
   const Δφ = φ2 - φ1;

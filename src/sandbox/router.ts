@@ -8,6 +8,7 @@ import { sendJson } from '../lib/send-json.ts';
 import type { SandboxContext } from './context.ts';
 import type { ApiEndpoint } from './faults.ts';
 import { HttpError } from './http.ts';
+import { rateLimitHeaders, type Scope } from './rate-limits.ts';
 
 /** The API endpoint a request counts as, for faults and request counts; 'other' is never faulted. */
 export type Endpoint = ApiEndpoint | 'other';
@@ -28,6 +29,8 @@ export interface Route {
   endpoint: Endpoint;
   /** By HTTP method; any other method is answered 405. */
   methods: Record<string, Handler>;
+  /** v3: the rate-limit scope (by method) an injected 429 names in its `X-RateLimit-*` headers. */
+  rateLimit?: (method: string) => Scope;
 }
 
 /** One path segment, captured. */
@@ -62,7 +65,7 @@ export function createRouter(routes: readonly Route[], context: SandboxContext):
 
     try {
       if (context.draining) throw new HttpError(503, { detail: 'Service restarting; try again shortly.' }, { 'Retry-After': '1' });
-      if (endpoint !== 'other' && !(await survivesFaults(endpoint, req, res))) return;
+      if (endpoint !== 'other' && !(await survivesFaults(endpoint, req, res, route?.rateLimit?.(method)))) return;
       if (!route) throw new HttpError(404, { detail: 'Not found.' });
       const run = Object.hasOwn(route.methods, method) ? route.methods[method] : undefined;
       if (!run) throw new HttpError(405, { detail: `Method "${method}" not allowed.` }, { Allow: Object.keys(route.methods).join(', ') });
@@ -76,7 +79,7 @@ export function createRouter(routes: readonly Route[], context: SandboxContext):
   }
 
   /** Applies the fault planned for this request; false when the fault answered (or dropped) it. */
-  async function survivesFaults(endpoint: ApiEndpoint, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  async function survivesFaults(endpoint: ApiEndpoint, req: IncomingMessage, res: ServerResponse, scope: Scope | undefined): Promise<boolean> {
     const plan = faults.plan(endpoint);
     if (plan.latencyMs > 0) {
       logger.info(`fault: ${plan.latencyMs} ms latency on ${endpoint}`);
@@ -94,7 +97,9 @@ export function createRouter(routes: readonly Route[], context: SandboxContext):
         return false;
       case 'rate-limit': {
         const seconds = plan.action.retryAfter;
-        sendJson(res, 429, { detail: `Request was throttled. Expected available in ${seconds} seconds.` }, { 'Retry-After': String(seconds) });
+        // v3 answers say which limit was hit, as Didit's do; v1's never did.
+        const limits = scope ? rateLimitHeaders({ scope, remaining: 0, reset: Math.ceil(Date.now() / 1000) + seconds }) : {};
+        sendJson(res, 429, { detail: `Request was throttled. Expected available in ${seconds} seconds.` }, { ...limits, 'Retry-After': String(seconds) });
         return false;
       }
       case 'malformed':

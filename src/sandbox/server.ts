@@ -1,15 +1,16 @@
 /**
  * The Didit sandbox: an offline, stateful stand-in for Didit's v1 REST API, answering with the
  * seed's paths, methods, status codes and fields, so code written against the seed works against
- * it unchanged. Auth and verification paths share one origin.
+ * it unchanged; and for Didit's v3 API (`x-api-key`, workflows) over the same sessions. Auth and
+ * verification paths share one origin.
  *
- * Beyond the API it serves the applicant's page at each session's `url`, a control endpoint to
- * finish sessions (`POST /sandbox/sessions/{id}/complete`), and fault injection
- * (`/sandbox/faults`) so the gateway's error handling can be exercised.
+ * Beyond the API it serves the applicant's page at each session's `url`, control endpoints to
+ * finish, expire, abandon or Kyc-expire sessions (`POST /sandbox/sessions/{id}/...`), and fault
+ * injection (`/sandbox/faults`) so the gateway's error handling can be exercised.
  *
  * This file assembles the parts: the shared context (`context.ts`), the route table from each
- * API module (`api-v1.ts`) and the control endpoints (`control.ts`), and the router around them
- * (`router.ts`); another API version is one more module whose routes join the table.
+ * API module (`api-v1.ts`, `api-v3.ts`) and the control endpoints (`control.ts`), and the router
+ * around them (`router.ts`).
  */
 import { writeFileSync } from 'node:fs';
 import { createServer, type RequestListener } from 'node:http';
@@ -17,6 +18,7 @@ import type { AddressInfo } from 'node:net';
 import { isSessionId } from '../didit/session-id.ts';
 import type { Decision, FinalStatus, Kyc } from '../didit/types.ts';
 import { v1Routes } from './api-v1.ts';
+import { v3Routes } from './api-v3.ts';
 import { createContext, type SandboxOptions } from './context.ts';
 import { controlRoutes } from './control.ts';
 import type { Fault, FaultRates } from './faults.ts';
@@ -26,6 +28,7 @@ export type { SandboxOptions } from './context.ts';
 export type { ApiEndpoint, Fault, FaultKind, FaultRates } from './faults.ts';
 export type { Endpoint, RecordedRequest } from './router.ts';
 export type { SandboxLogger } from './webhooks.ts';
+export { FULL_WORKFLOW_ID, KYC_AML_WORKFLOW_ID, KYC_BASIC_WORKFLOW_ID } from './workflows.ts';
 
 export interface CompleteOverrides {
   /** KYC fields replacing the generated persona's, e.g. recognisable personal data. */
@@ -65,7 +68,7 @@ export interface Sandbox {
 export function createSandbox(options: SandboxOptions = {}): Sandbox {
   const context = createContext(options);
   const { store, faults, webhooks } = context;
-  const { handler, requests } = createRouter([...v1Routes(context), ...controlRoutes(context)], context);
+  const { handler, requests } = createRouter([...v1Routes(context), ...v3Routes(context), ...controlRoutes(context)], context);
   const server = createServer();
   server.on('request', handler);
 

@@ -2,13 +2,20 @@
  * Status webhooks, sent as Didit sends them: a JSON POST signed with the webhook secret
  * (`X-Signature` over the raw body, `X-Signature-V2` over its canonical JSON, `X-Timestamp`).
  *
- * A failed delivery (no connection, timeout, non-2xx) is retried a few times after a delay.
+ * Two forms, by the API that made the session:
+ * - v1 (`send`): the body as `JSON.stringify` writes it; a failed delivery (no connection,
+ *   timeout, any non-2xx) is retried.
+ * - v3 (`sendV3`): the `status.updated` envelope written as Didit's Python writes it (sorted keys,
+ *   non-ASCII escaped), plus `X-Signature-Simple` and Didit's User-Agent, a 5 s timeout, and
+ *   retries only after no answer, a 5xx or a 404 (v3 notes §10); any other status is final.
+ * Both retry `retries` times after `retryDelayMs`.
+ *
  * Deliveries for one session go out one after the other, so a receiver never sees "In Progress"
  * after "Approved"; different sessions do not wait for each other.
  */
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { signWebhookBody, signWebhookCanonical } from '../didit/webhook-signature.ts';
+import { canonicalJson, signWebhookBody, signWebhookCanonical } from '../didit/webhook-signature.ts';
 import type { Decision, WebhookBody } from '../didit/types.ts';
 import { Delays } from './delays.ts';
 
@@ -17,6 +24,9 @@ const WITH_DECISION = new Set(['Approved', 'Declined', 'In Review', 'Abandoned']
 
 /** A receiver slower than this counts as a failed delivery. */
 const DELIVERY_TIMEOUT_MS = 10_000;
+/** Didit's v3 deliveries give up on an answer after 5 s (v3 notes §10). */
+const V3_DELIVERY_TIMEOUT_MS = 5_000;
+const V3_USER_AGENT = 'DiditWebhook/2.0 +https://didit.me';
 
 /**
  * The webhook body for a session's current status. `created_at` is when the session was created
@@ -46,6 +56,38 @@ export interface WebhookSenderOptions {
   retries: number;
   retryDelayMs: number;
   logger: SandboxLogger;
+}
+
+/** The v3 envelope fields the sender signs or labels with. */
+export interface V3WebhookBody extends Record<string, unknown> {
+  session_id: string;
+  status: string;
+  webhook_type: string;
+  timestamp: number;
+}
+
+interface Delivery {
+  sessionId: string;
+  label: string;
+  raw: string;
+  headers: Record<string, string>;
+  timeoutMs: number;
+  /** Whether an answer with this (non-2xx) status is tried again. */
+  retryOn: (status: number) => boolean;
+}
+
+/**
+ * The JSON Didit's Python writes for `X-Signature`: `json.dumps(body, sort_keys=True,
+ * ensure_ascii=True)`, with compact separators. Compact because a captured real delivery had
+ * `X-Signature` equal to `X-Signature-V2` (whose canonical JSON has no spaces) for an ASCII body
+ * (background notes §1b, [S15]); with Python's default ", " the two could never be equal.
+ * Non-ASCII (and DEL) become `\uXXXX` escapes, lower-case hex, astral characters as surrogate
+ * pairs, as Python writes them; so for "José" this differs from the canonical JSON, and so do
+ * the two signatures. Numbers are written as JavaScript writes them (Python would write a
+ * whole float as `99.0`); the sandbox's data has none where the two differ.
+ */
+export function pythonJson(value: unknown): string {
+  return canonicalJson(value).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 interface Target {
@@ -85,11 +127,32 @@ export class WebhookSender {
       headers['X-Signature-V2'] = signWebhookCanonical(body, target.secret);
     }
     const label = `webhook ${body.status} for session ${body.session_id}`;
-    const previous = this.chains.get(body.session_id) ?? Promise.resolve();
-    const next = previous.then(() => this.deliver(target.url, raw, headers, label));
-    this.chains.set(body.session_id, next);
+    this.enqueue(target.url, { sessionId: body.session_id, label, raw, headers, timeoutMs: DELIVERY_TIMEOUT_MS, retryOn: () => true });
+  }
+
+  /** Queues a v3 `status.updated` delivery, as `send` does a v1 one. */
+  sendV3(body: V3WebhookBody): void {
+    const target = this.target;
+    if (!target || this.closed) return;
+    const raw = pythonJson(body);
+    const headers: Record<string, string> = { 'Content-Type': 'application/json', 'User-Agent': V3_USER_AGENT };
+    if (target.secret) {
+      headers['X-Signature'] = signWebhookBody(raw, target.secret);
+      headers['X-Signature-V2'] = signWebhookCanonical(body, target.secret);
+      headers['X-Signature-Simple'] = signWebhookBody(`${body.timestamp}:${body.session_id}:${body.status}:${body.webhook_type}`, target.secret);
+    }
+    const label = `v3 webhook ${body.status} for session ${body.session_id}`;
+    const retryOn = (status: number) => status >= 500 || status === 404;
+    this.enqueue(target.url, { sessionId: body.session_id, label, raw, headers, timeoutMs: V3_DELIVERY_TIMEOUT_MS, retryOn });
+  }
+
+  private enqueue(url: string, delivery: Delivery): void {
+    const { sessionId } = delivery;
+    const previous = this.chains.get(sessionId) ?? Promise.resolve();
+    const next = previous.then(() => this.deliver(url, delivery));
+    this.chains.set(sessionId, next);
     void next.then(() => {
-      if (this.chains.get(body.session_id) === next) this.chains.delete(body.session_id);
+      if (this.chains.get(sessionId) === next) this.chains.delete(sessionId);
     });
   }
 
@@ -106,18 +169,23 @@ export class WebhookSender {
   }
 
   /** Tries once plus `retries` times; never rejects, so one session's chain never breaks. */
-  private async deliver(url: string, raw: string, headers: Record<string, string>, label: string): Promise<void> {
+  private async deliver(url: string, delivery: Delivery): Promise<void> {
     const { retries, retryDelayMs, logger } = this.options;
+    const { raw, headers, label } = delivery;
     for (let attempt = 0; attempt <= retries; attempt++) {
       if (attempt > 0) await this.delays.wait(retryDelayMs);
       if (this.closed) return;
       try {
-        const status = await this.post(url, raw, { ...headers, 'X-Timestamp': String(unixNow()) });
+        const status = await this.post(url, raw, { ...headers, 'X-Timestamp': String(unixNow()) }, delivery.timeoutMs);
         if (status >= 200 && status < 300) {
           logger.info(`${label} delivered (HTTP ${status})`);
           return;
         }
         logger.warn(`${label}: attempt ${attempt + 1} answered HTTP ${status}`);
+        if (!delivery.retryOn(status)) {
+          logger.warn(`${label}: HTTP ${status} is not retried`);
+          return;
+        }
       } catch (error) {
         if (this.closed) return;
         logger.warn(`${label}: attempt ${attempt + 1} failed: ${(error as Error).message}`);
@@ -127,19 +195,19 @@ export class WebhookSender {
   }
 
   /** One POST; resolves with the status once the answer is read. No keep-alive: nothing lingers. */
-  private post(url: string, raw: string, headers: Record<string, string>): Promise<number> {
+  private post(url: string, raw: string, headers: Record<string, string>, timeoutMs: number): Promise<number> {
     return new Promise((resolve, reject) => {
       const send = url.startsWith('https:') ? httpsRequest : httpRequest;
       const req: ClientRequest = send(url, {
         method: 'POST',
         agent: false,
-        timeout: DELIVERY_TIMEOUT_MS,
+        timeout: timeoutMs,
         headers: { ...headers, 'Content-Length': String(Buffer.byteLength(raw)) },
       });
       const abort = () => req.destroy(new Error('sandbox closed'));
       this.inFlight.add(abort);
       const settle = () => this.inFlight.delete(abort);
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${DELIVERY_TIMEOUT_MS} ms`)));
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
       req.on('error', (error) => {
         settle();
         reject(error);
