@@ -165,7 +165,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   });
 
   let draining = false;
-  const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook });
+  const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook, onDataChanged: (id) => decisionCache.delete(id) });
   const operations = createOperationsRoutes({ services, isDraining: () => draining });
   // 1 MiB socket buffers: with the default 16 kB, a PDF download (64 kB chunks from Didit) waited
   // for 'drain' after every chunk. They fill only as fast as a client falls behind.
