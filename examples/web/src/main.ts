@@ -40,7 +40,14 @@ const ui = {
 };
 
 const params = new URLSearchParams(location.search);
-const gateway = gatewayOrigin(params);
+const gateway = (() => {
+  try {
+    return gatewayOrigin(params);
+  } catch (error) {
+    showError(String(error)); // on the page, not only in the console
+    throw error;
+  }
+})();
 ui.gateway.textContent = gateway;
 ui.token.value = takeTokenFromUrl();
 let client: Client = createGatewayClient(gateway, ui.token.value);
