@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DeleteSessionDocument, SearchSessionsDocument } from '../../src/generated/graphql.ts';
 import { FULL_WORKFLOW_ID, KYC_AML_WORKFLOW_ID } from '../../src/sandbox/server.ts';
 import { codes, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { subscribeSse, subscribeWs } from '../support/subscriptions.ts';
@@ -115,6 +116,10 @@ describe('Didit v3 through the gateway, against the sandbox', () => {
     expect(asApplicant.data!.searchSessions.nodes.every((n: { vendorData: string }) => n.vendorData === APPLICANT)).toBe(true);
     const all = await gw.post(reviewer, SEARCH, { filter: { statuses: ['NOT_STARTED'] } });
     expect(all.data!.searchSessions.nodes.map((n: { id: string }) => n.id)).toEqual(expect.arrayContaining([mine.id, other.id]));
+    // The repository's own typed documents (codegen), as a client team would use them.
+    const typed = await gw.run(reviewer, SearchSessionsDocument, { filter: { vendorData: APPLICANT }, first: 1 });
+    expect(typed.data!.searchSessions.nodes[0]!.vendorData).toBe(APPLICANT);
+    expect(typed.data!.searchSessions.pageInfo.hasNextPage).toBe(true);
     const workflows = await gw.post(reviewer, '{ workflows { id label isDefault } }');
     expect(workflows.data!.workflows.map((w: { id: string }) => w.id)).toContain(KYC_AML_WORKFLOW_ID);
   });
@@ -129,6 +134,6 @@ describe('Didit v3 through the gateway, against the sandbox', () => {
     expect(deleted!.data!.sessionStatusChanged).toEqual({ status: 'DELETED', session: null });
     await vi.waitFor(() => expect(live.ended()).toBe(true));
     expect(codes(await gw.post(applicant, 'query ($id: ID!) { session(id: $id) { id } }', { id: session.id }))).toEqual(['NOT_FOUND']);
-    expect((await gw.post(reviewer, DELETE, { id: session.id })).data!.deleteSession.deleted).toBe(true);
+    expect((await gw.run(reviewer, DeleteSessionDocument, { sessionId: session.id })).data!.deleteSession.deleted).toBe(true);
   });
 });
