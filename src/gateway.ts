@@ -7,6 +7,7 @@ import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
+import { KYC_AML_WORKFLOW_ID } from './sandbox/workflows.ts';
 import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
 import { createAuthenticator } from './core/auth.ts';
 import { createBudget } from './core/budget.ts';
@@ -79,7 +80,8 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     });
     const { url } = await instance.listen(config.sandboxServer.port, '127.0.0.1');
     sandbox = { url, instance };
-    didit = { ...didit, authUrl: url, apiUrl: url };
+    // In v3, sessions run the sandbox's KYC + AML workflow unless DIDIT_WORKFLOW_ID names another.
+    didit = { ...didit, authUrl: url, apiUrl: url, defaultWorkflowId: didit.defaultWorkflowId ?? KYC_AML_WORKFLOW_ID };
     // Sandbox mode verifies callers with a secret of its own unless one is configured.
     if (!jwtSecret && !config.auth.jwksUrl) {
       jwtSecret = randomBytes(32).toString('base64url');
@@ -161,7 +163,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     authenticate,
     persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
     plugins: options.plugins,
-    graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
+    graphiql: { defaultQuery: exampleOperations(config.didit.api), ...(demoTokens && { headers: { Authorization: `Bearer ${demoTokens.reviewer}` } }) },
   });
 
   let draining = false;
@@ -243,12 +245,15 @@ async function mintDemoTokens(secret: string, config: Config) {
   return { applicant: await mint(applicantSub, []), applicantSub, reviewer: await mint('sandbox-reviewer', ['reviewer']) };
 }
 
-const EXAMPLE_OPERATION = `# Welcome to the Didit gateway. GraphiQL is signed in as a reviewer (see the Headers tab).
+/** What GraphiQL opens with: operations that run as they are against the sandbox, in either API. */
+export function exampleOperations(api: 'v1' | 'v3'): string {
+  const input = api === 'v1' ? 'callback: "http://localhost:3000/verified", features: [OCR, FACE, AML], vendorData: "user-42"' : 'callback: "http://localhost:3000/verified", vendorData: "user-42"';
+  return `# Welcome to the Didit gateway (Didit ${api}). GraphiQL is signed in as a reviewer (see the Headers tab).
 # 1. Run StartVerification, open session.url and pick an outcome on the sandbox page.
-# 2. Put the session id in ReadDecision's variables and run it.
+# 2. Put the session id in the variables ({"id": "…"}) and run ReadDecision, Approve, Report.
 
 mutation StartVerification {
-  createSession(input: { callback: "http://localhost:3000/verified", features: [OCR, FACE, AML], vendorData: "user-42" }) {
+  createSession(input: { ${input} }) {
     session { id url status }
   }
 }
@@ -276,3 +281,4 @@ mutation Report($id: ID!) {
   generateSessionPdf(sessionId: $id) { url expiresAt }
 }
 `;
+}
