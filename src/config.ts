@@ -96,6 +96,8 @@ export interface Config {
     sharedTtlMs: number;
     /** How old a copy may be and still answer while Didit is down or limiting us (0: never). */
     staleIfErrorMs: number;
+    /** Longest a decision with media links of unreadable lifetime is kept (Didit's presigned links live about an hour). */
+    mediaTtlMs: number;
     /** AES-256-GCM key of the shared level; without it the shared level is off. */
     key?: SecretKey;
   };
@@ -353,6 +355,7 @@ export function loadConfig(env: Env = process.env): Config {
       notFoundTtlMs: int('NOT_FOUND_TTL_MS', 30_000, 0, 3_600_000),
       sharedTtlMs: int('DECISION_CACHE_SHARED_TTL_MS', 86_400_000, 0, 7 * 86_400_000),
       staleIfErrorMs: int('DECISION_CACHE_STALE_IF_ERROR_MS', 86_400_000, 0, 7 * 86_400_000),
+      mediaTtlMs: int('DECISION_CACHE_MEDIA_TTL_MS', 50 * 60_000, 0, 86_400_000),
       key: key32('DECISION_CACHE_KEY'),
     },
     responseCacheMax: int('RESPONSE_CACHE_MAX', 10_000, 0, 1_000_000),

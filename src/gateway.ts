@@ -6,6 +6,7 @@ import type { Plugin } from 'graphql-yoga';
 import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
+import { mediaLifetimeMs } from './didit/media-expiry.ts';
 import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
 import { KYC_AML_WORKFLOW_ID } from './sandbox/workflows.ts';
 import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
@@ -119,6 +120,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const sharedDecisions = startSharedDecisions(config, log);
   const decisionCache = createDecisionCache(client, {
     ...config.decisionCache,
+    maxTtlMs: (decision) => mediaLifetimeMs(decision, config.decisionCache.mediaTtlMs),
     shared: sharedDecisions && {
       store: sharedDecisions,
       // Kept long on the word of webhooks, which drop a session when it changes: without them
