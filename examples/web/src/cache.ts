@@ -20,6 +20,7 @@ export const keys = {
   SessionPayload: embedded,
   DeleteSessionPayload: embedded,
   SessionStatusEvent: embedded,
+  ResubmitStep: embedded,
   SessionPdf: embedded,
   SessionConnection: embedded,
   SessionEdge: embedded,
