@@ -99,14 +99,15 @@ export interface Config {
     /** AES-256-GCM key of the shared level; without it the shared level is off. */
     key?: SecretKey;
   };
-  /** Query answers kept per caller for repeated reads (0: off); they live no longer than their decisions. */
+  /**
+   * Query answers kept per caller for repeated reads (0: off); they live no longer than their
+   * decisions. Kept and served by the JSON fast path only.
+   */
   responseCacheMax: number;
   /**
-   * Which answer cache: `answers`, the gateway's own (filled by the JSON fast path only), or
-   * `plugin`, @graphql-yoga/plugin-response-cache (on every path). Measured against each other.
+   * `POST /graphql` with a JSON body answered by the JSON fast path (fast-path.ts); false: every
+   * request goes through Yoga, without the answer cache (for comparing both, or if the path is suspect).
    */
-  responseCache: 'answers' | 'plugin';
-  /** `POST /graphql` with a JSON body answered by the JSON fast path; false: everything through Yoga. */
   graphqlFastPath: boolean;
   sandboxServer: { port: number; clientId: string; clientSecret: string; apiKey: string };
   /** Secrets that may sign Didit webhooks; several during a rotation. Empty: webhooks are refused. */
@@ -325,8 +326,6 @@ export function loadConfig(env: Env = process.env): Config {
   if (redisUrl !== undefined && !/^rediss?:$/.test(parseUrl(redisUrl)?.protocol ?? '')) {
     throw new ConfigError('REDIS_URL', 'must be a redis:// or rediss:// URL');
   }
-  const responseCache = read('RESPONSE_CACHE') ?? 'answers';
-  if (responseCache !== 'answers' && responseCache !== 'plugin') throw new ConfigError('RESPONSE_CACHE', 'must be answers or plugin');
   const redisKeyPrefix = read('REDIS_KEY_PREFIX') ?? 'didit-gateway:';
   if (!/^[\w:.{}-]{1,100}$/.test(redisKeyPrefix)) {
     throw new ConfigError('REDIS_KEY_PREFIX', 'must be 1 to 100 letters, digits or _ : . - { }');
@@ -365,7 +364,6 @@ export function loadConfig(env: Env = process.env): Config {
       key: key32('DECISION_CACHE_KEY'),
     },
     responseCacheMax: int('RESPONSE_CACHE_MAX', 10_000, 0, 1_000_000),
-    responseCache,
     graphqlFastPath: read('GRAPHQL_FAST_PATH') === undefined || bool('GRAPHQL_FAST_PATH'),
     sandboxServer,
     webhookSecrets,

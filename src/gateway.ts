@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Plugin } from 'graphql-yoga';
-import { createInMemoryCache } from '@graphql-yoga/plugin-response-cache';
 import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
@@ -114,9 +113,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     onBreakerChange: (state) => (state === 'open' ? log.error : log.warn).call(log, { state }, `circuit breaker around Didit is ${state}`),
     ...options.didit,
   });
-  const plugin = config.responseCache === 'plugin';
-  const responses = createResponseCache(plugin ? 0 : config.responseCacheMax);
-  const pluginAnswers = plugin && config.responseCacheMax > 0 ? createInMemoryCache({ max: config.responseCacheMax }) : undefined;
+  const responses = createResponseCache(config.responseCacheMax);
   const sharedDecisions = startSharedDecisions(config, log);
   const decisionCache = createDecisionCache(client, {
     ...config.decisionCache,
@@ -127,10 +124,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       ttlFinalMs: config.sandbox || config.webhookSecrets.length > 0 ? config.decisionCache.sharedTtlMs : config.decisionCache.ttlFinalMs,
     },
     onLookup: metrics.cacheLookup,
-    onDelete: (sessionId) => {
-      responses.dropSession(sessionId);
-      pluginAnswers?.invalidate([{ typename: 'Session', id: sessionId }]);
-    },
+    onDelete: responses.dropSession,
     log,
   });
   // Every instance drops its cached copy of a session whatever instance got the webhook.
@@ -167,7 +161,6 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     authenticate,
     persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
     plugins: options.plugins,
-    pluginAnswers,
     graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
   });
 

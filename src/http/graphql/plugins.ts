@@ -4,11 +4,7 @@
  */
 import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult, type OperationTypeNode } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
-import { useResponseCache, type Cache } from '@graphql-yoga/plugin-response-cache';
 import type { Logger } from 'pino';
-import type { Caller } from '../../core/access.ts';
-import type { Authenticate } from '../../core/auth.ts';
-import type { DecisionCache } from '../../core/decision-cache.ts';
 import type { GatewayContext } from '../../core/context.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { RateLimit } from '../../core/rate-limit.ts';
@@ -132,53 +128,13 @@ function refuseBeforeExecution(check: (args: ExecutionArgs) => GraphQLError | nu
   };
 }
 
-/** The rate limit's answer when it was asked before the answer cache (RESPONSE_CACHE=plugin). */
-const RATE_VERDICT = Symbol('rate limit verdict');
-type Verdicts = { [RATE_VERDICT]?: GraphQLError | null };
-type WithSocket = { req?: { socket?: { remoteAddress?: string } } };
-
 /** The operations limit, applied before anything executes or reaches Didit. */
 export function useCallerRateLimit(limit: RateLimit): Plugin {
   return refuseBeforeExecution(async (args) => {
-    const context = args.contextValue as GatewayContext & WithSocket & Verdicts;
-    const error = RATE_VERDICT in context ? context[RATE_VERDICT]! : await limit.take(context.caller, context.req?.socket?.remoteAddress);
+    const context = args.contextValue as GatewayContext & { req?: { socket?: { remoteAddress?: string } } };
+    const error = await limit.take(context.caller, context.req?.socket?.remoteAddress);
     return error && withHttpStatus(error, 429);
   });
-}
-
-/**
- * RESPONSE_CACHE=plugin: @graphql-yoga/plugin-response-cache in place of the gateway's own answer
- * cache, kept per caller (sub and role), an answer no longer than the decisions it read, dropped
- * by Session id (gateway.ts). As the gateway's own: the caller is verified once and a kept answer
- * still counts against the caller's rate limit (over it, the request executes and is refused).
- */
-export function usePluginAnswerCache(cache: Cache, authenticate: Authenticate, limit: RateLimit, decisions: DecisionCache, maxTtlMs: number): Plugin[] {
-  type Server = { caller?: Caller | null } & Verdicts & WithSocket;
-  return [
-    {
-      async onParams({ request, context }) {
-        const server = context as Server;
-        if (server.caller === undefined) {
-          try {
-            server.caller = await authenticate(request.headers.get('authorization'));
-          } catch {
-            // Left to the context, which answers UNAUTHENTICATED as on every other path.
-          }
-        }
-        if (server.caller) server[RATE_VERDICT] = await limit.take(server.caller, server.req?.socket?.remoteAddress);
-      },
-    },
-    useResponseCache<Server & Partial<GatewayContext>>({
-      cache,
-      session: (_request, context) => (context.caller ? `${context.caller.reviewer ? 'reviewer' : 'applicant'}:${context.caller.sub}` : null),
-      enabled: (_request, context) => Boolean(context.caller) && !context[RATE_VERDICT],
-      ttl: maxTtlMs,
-      onTtl: ({ ttl, context }) => {
-        const read = [...((context as Partial<GatewayContext>).readSessions ?? [])];
-        return read.length ? Math.min(ttl, ...read.map((id) => decisions.remainingTtl(id))) : 0;
-      },
-    }),
-  ];
 }
 
 /**

@@ -5,7 +5,6 @@ import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operation
 import { NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { CORSOptions } from '@whatwg-node/server';
-import type { Cache } from '@graphql-yoga/plugin-response-cache';
 import type { Config } from '../../config.ts';
 import { schema } from '../../schema/index.ts';
 import type { Caller } from '../../core/access.ts';
@@ -18,7 +17,6 @@ import {
   useFastPathHooks,
   useNoSuggestions,
   useOperationObserver,
-  usePluginAnswerCache,
   useRetryAfterHeader,
   useUpstreamSessionCap,
   useVariableErrorCodes,
@@ -33,8 +31,6 @@ export interface YogaServerOptions {
   graphiql?: { defaultQuery?: string; headers?: Record<string, string> };
   /** Extra envelop plugins (rate limiting, metrics). */
   plugins?: Plugin[];
-  /** RESPONSE_CACHE=plugin: the response cache plugin's store. */
-  pluginAnswers?: Cache;
 }
 
 export type YogaServer = YogaServerInstance<Record<string, unknown>, GatewayContext>;
@@ -88,9 +84,6 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
         onError: () => log.warn('graphql-jit could not compile an operation; it runs uncompiled'),
       },
     ) as Plugin,
-    ...(options.pluginAnswers
-      ? usePluginAnswerCache(options.pluginAnswers, authenticate, services.rateLimit, services.decisionCache, config.decisionCache.ttlFinalMs)
-      : []),
     ...(options.plugins ?? []),
   ];
   // A validation rule, so every path to execution (Yoga, the JSON fast path, WebSocket) has it.
