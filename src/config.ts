@@ -101,8 +101,16 @@ export interface Config {
     /** AES-256-GCM key of the shared level; without it the shared level is off. */
     key?: SecretKey;
   };
-  /** Query answers kept per caller for repeated reads (0: off); they live no longer than their decisions. */
+  /**
+   * Query answers kept per caller for repeated reads (0: off); they live no longer than their
+   * decisions. Kept and served by the JSON fast path only.
+   */
   responseCacheMax: number;
+  /**
+   * `POST /graphql` with a JSON body answered by the JSON fast path (fast-path.ts); false: every
+   * request goes through Yoga, without the answer cache (for comparing both, or if the path is suspect).
+   */
+  graphqlFastPath: boolean;
   sandboxServer: { port: number; clientId: string; clientSecret: string; apiKey: string };
   /** Secrets that may sign Didit webhooks; several during a rotation. Empty: webhooks are refused. */
   webhookSecrets: string[];
@@ -359,6 +367,7 @@ export function loadConfig(env: Env = process.env): Config {
       key: key32('DECISION_CACHE_KEY'),
     },
     responseCacheMax: int('RESPONSE_CACHE_MAX', 10_000, 0, 1_000_000),
+    graphqlFastPath: read('GRAPHQL_FAST_PATH') === undefined || bool('GRAPHQL_FAST_PATH'),
     sandboxServer,
     webhookSecrets,
     auth: {

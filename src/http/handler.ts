@@ -25,7 +25,7 @@ export interface HttpHandlerOptions {
 export function createHttpHandler(options: HttpHandlerOptions) {
   const { services, yoga, authenticate } = options;
   const { limits } = services.config;
-  const fastPath = createGraphqlFastPath(yoga, services, authenticate, corsOptions(services.config));
+  const fastPath = services.config.graphqlFastPath ? createGraphqlFastPath(yoga, services, authenticate, corsOptions(services.config)) : undefined;
 
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -38,7 +38,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
           const length = Number(req.headers['content-length']);
           if (req.headers['content-length'] === undefined) return sendJson(res, 411, { error: 'Content-Length required' });
           if (!(length <= limits.maxBodyBytes)) return sendJson(res, 413, { error: `Request body over ${limits.maxBodyBytes} bytes` });
-          if (await fastPath(req, res)) return;
+          if (fastPath && (await fastPath(req, res))) return;
         }
         return await yoga.requestListener(req, res);
       }
