@@ -1,6 +1,5 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
 import { NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
@@ -14,6 +13,7 @@ import { toClientError } from '../../core/client-errors.ts';
 import {
   UNEXPECTED,
   useCallerRateLimit,
+  useCsrfPrevention,
   useFastPathHooks,
   useNoSuggestions,
   useOperationObserver,
@@ -21,6 +21,7 @@ import {
   useUpstreamSessionCap,
   useVariableErrorCodes,
 } from './plugins.ts';
+import { useGraphqlSseStreams } from './sse-stream.ts';
 
 export interface YogaServerOptions {
   services: Services;
@@ -66,8 +67,9 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
       // Replaced by useNoSuggestions (below), which also catches enum values.
       blockFieldSuggestion: { enabled: false },
     }) as Plugin,
-    // A request must be JSON or carry a custom header: both force a CORS preflight in browsers.
-    useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
+    // A request must be JSON or carry Authorization or a custom header: each forces a CORS
+    // preflight in browsers. So urql's GET queries and Apollo's useGETForQueries work as shipped.
+    useCsrfPrevention([CSRF_HEADER, 'x-graphql-yoga-csrf']),
     useVariableErrorCodes(),
     useRetryAfterHeader(),
     useCallerRateLimit(services.rateLimit),
@@ -84,6 +86,8 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
         onError: () => log.warn('graphql-jit could not compile an operation; it runs uncompiled'),
       },
     ) as Plugin,
+    // graphql-sse's single connection mode at /graphql/stream (the distinct mode works there and at /graphql).
+    useGraphqlSseStreams({ authenticate, log }),
     ...(options.plugins ?? []),
   ];
   // A validation rule, so every path to execution (Yoga, the JSON fast path, WebSocket) has it.
