@@ -22,12 +22,13 @@ import {
   useVariableErrorCodes,
 } from './plugins.ts';
 import { useGraphqlSseStreams } from './sse-stream.ts';
+import { normalizeHash } from './trusted-documents.ts';
 
 export interface YogaServerOptions {
   services: Services;
   authenticate: Authenticate;
-  /** Trusted documents: hash -> document text. Required when `config.trustedDocuments` is on. */
-  persistedDocuments?: Record<string, string>;
+  /** Trusted documents: bare hex hash (see `normalizeHash`) -> document text. Required when `config.trustedDocuments` is on. */
+  persistedDocuments?: Map<string, string>;
   /** GraphiQL's opening state (sandbox mode fills in a ready token). */
   graphiql?: { defaultQuery?: string; headers?: Record<string, string> };
   /** Extra envelop plugins (rate limiting, metrics). */
@@ -95,13 +96,16 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) }, useNoSuggestions());
   }
   if (config.trustedDocuments) {
-    // A Map, not the manifest object: a client's hash such as `__proto__` or `constructor` must
+    // A Map, not a manifest object: a client's hash such as `__proto__` or `constructor` must
     // not reach Object.prototype.
-    const documents = new Map(Object.entries(options.persistedDocuments ?? {}));
+    const documents = options.persistedDocuments ?? new Map<string, string>();
     plugins.push(
       usePersistedOperations({
-        // The manifest is keyed `sha256:<hex>`; clients send the bare hex (APQ's format).
-        getPersistedOperation: (hash) => documents.get(hash) ?? documents.get(`sha256:${hash}`) ?? null,
+        // Clients send the bare hex (APQ's format) or the client preset's `sha256:<hex>`.
+        getPersistedOperation: (hash) => {
+          const key = normalizeHash(hash);
+          return (key && documents.get(key)) ?? null;
+        },
         allowArbitraryOperations: false,
         customErrors: {
           persistedQueryOnly: { message: 'Only trusted documents may run here', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } },
