@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { ExecutionResult } from 'graphql';
+import type { ExecutionResult, GraphQLError } from 'graphql';
 import { createHandler } from 'graphql-sse/lib/use/fetch';
-import type { Plugin, YogaServerInstance } from 'graphql-yoga';
+import { isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { Caller } from '../../core/access.ts';
 import type { Authenticate } from '../../core/auth.ts';
@@ -55,6 +55,8 @@ export function useGraphqlSseStreams({ authenticate, log }: { authenticate: Auth
       { status, statusText: code, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } },
     ] as const;
   const masked = (error: unknown) => toClientError(error, (original) => log.error({ err: original }, UNEXPECTED));
+  /** An answer without data, in the shape graphql-sse recognises (`data: undefined` is not written out). */
+  const refused = (errors: readonly GraphQLError[]): ExecutionResult => ({ data: undefined, errors });
   const ownedBy = (caller: Caller) => `${caller.reviewer ? 'r' : 'a'}:${caller.sub}`;
   const forget = (token: string) => {
     clearTimeout(streams.get(token)?.expiry);
@@ -103,10 +105,13 @@ export function useGraphqlSseStreams({ authenticate, log }: { authenticate: Auth
                 { params, request: req.raw },
                 { ...serverContexts.get(req.raw), caller: callers.get(req.raw) } as never,
               );
-              return result ?? { errors: [masked(new Error('no result for a stream operation'))] };
+              if (!result) return refused([masked(new Error('no result for a stream operation'))]);
+              // Refused before it ran (parse, validation, limits): graphql-sse takes an object as a
+              // result only when it has a `data` key.
+              return isAsyncIterable(result) || 'data' in result ? result : refused(result.errors ?? []);
             } catch (error) {
               // A params hook refused (an unknown trusted document, a mutation over GET...).
-              return { errors: [masked(error)] } satisfies ExecutionResult;
+              return refused([masked(error)]);
             }
           },
         },
