@@ -22,7 +22,7 @@ export function readmeBlock(marker: string): string {
 export function readmeValue(marker: string, name: string): unknown {
   const source = readmeBlock(marker)
     .split('\n')
-    .filter((line) => !/^\s*import\s/.test(line))
+    .filter((line) => !/^\s*import\s/.test(line) && !/^export default /.test(line))
     .join('\n');
   // Up to the client the block goes on to build (that needs the imports).
   const cut = source.search(/^const (apollo|urql) =/m);
