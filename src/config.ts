@@ -132,8 +132,13 @@ export interface Config {
   redisKeyPrefix: string;
   budget: BudgetConfig;
   limits: Limits;
-  /** Only the documents in the persisted-operations manifest may run. */
+  /** Only the documents in the persisted-operations manifests may run. */
   trustedDocuments: boolean;
+  /**
+   * The manifests (`{ "<hash>": "<document>" }`, as GraphQL Code Generator's client preset writes
+   * them) whose documents may run; undefined: the repository's own. Read at start, not here.
+   */
+  trustedDocumentManifests?: string[];
   /** GraphQL operations one caller may run per minute (Didit calls are budgeted apart, see `budget`). */
   rateLimitPerMinute: number;
   /** When set, `/metrics` answers only `Authorization: Bearer <this>`. */
@@ -233,6 +238,16 @@ function variables(env: Env) {
 
 type Variables = ReturnType<typeof variables>;
 
+/** `TRUSTED_DOCUMENTS_MANIFESTS`: file paths, comma-separated; only with `TRUSTED_DOCUMENTS=true`. */
+function manifestList(raw: string | undefined, trustedDocuments: boolean): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const name = 'TRUSTED_DOCUMENTS_MANIFESTS';
+  if (!trustedDocuments) throw new ConfigError(name, 'is set but TRUSTED_DOCUMENTS is not true: the manifests would not be used');
+  const paths = raw.split(',').map((path) => path.trim());
+  if (paths.some((path) => path === '')) throw new ConfigError(name, 'must be a comma-separated list of file paths, with no empty entry');
+  return paths;
+}
+
 /** The simulator's port and credentials, read alike by the gateway (which embeds it) and `npm run sandbox`. */
 function readSandboxServer({ read, int }: Variables): Config['sandboxServer'] {
   const clientId = read('SANDBOX_CLIENT_ID') ?? 'sandbox-client';
@@ -251,6 +266,8 @@ export function loadConfig(env: Env = process.env): Config {
   const { read, int, origin, secret, key32, percent, bool } = vars;
 
   const port = int('PORT', 4000, 0, 65535);
+  const trustedDocuments = bool('TRUSTED_DOCUMENTS');
+  const trustedDocumentManifests = manifestList(read('TRUSTED_DOCUMENTS_MANIFESTS'), trustedDocuments);
   const host = read('HOST') ?? '0.0.0.0';
   const publicUrl = origin('PUBLIC_URL', `http://localhost:${port}`)!;
   const production = read('NODE_ENV') === 'production';
@@ -396,7 +413,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxBodyBytes: int('MAX_BODY_BYTES', 100_000, 1000, 10_000_000),
       maxSessionsPerOperation: int('MAX_SESSIONS_PER_OPERATION', 100, 1, 10_000),
     },
-    trustedDocuments: bool('TRUSTED_DOCUMENTS'),
+    trustedDocuments,
+    trustedDocumentManifests,
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     metricsToken: secret('METRICS_TOKEN', 16),
   };

@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'graphql-yoga';
 import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
@@ -26,6 +26,7 @@ import { createResponseCache } from './core/response-cache.ts';
 import { DELETED_STATUS, createStatusEvents } from './core/status-events.ts';
 import { createWebhookRoute } from './http/webhooks.ts';
 import { attachWebSocket } from './http/websocket.ts';
+import { loadTrustedDocuments } from './http/graphql/trusted-documents.ts';
 import { createYogaServer, type YogaServer } from './http/graphql/yoga.ts';
 
 export interface StartOptions {
@@ -35,8 +36,8 @@ export interface StartOptions {
   sandbox?: Partial<SandboxOptions>;
   /** Overrides for the Didit client (tests shorten retries and timeouts). */
   didit?: Partial<DiditClientOptions>;
-  /** Trusted documents, hash -> document, for `TRUSTED_DOCUMENTS`. */
-  persistedDocuments?: Record<string, string>;
+  /** Trusted documents, bare hex hash -> document, for `TRUSTED_DOCUMENTS` (instead of the manifests). */
+  persistedDocuments?: Map<string, string>;
   /** Extra envelop plugins for the GraphQL endpoint, after the gateway's own. */
   plugins?: Plugin[];
 }
@@ -65,6 +66,8 @@ const DEMO_TOKEN_LIFETIME = '24h';
  */
 export async function startGateway(config: Config, options: StartOptions = {}): Promise<RunningGateway> {
   const log = createLogger(config.logLevel, options.logDestination);
+  // Read before anything starts: a missing or broken manifest stops the start (ConfigError).
+  const trustedDocuments = config.trustedDocuments ? (options.persistedDocuments ?? readManifests(config)) : undefined;
 
   let sandbox: RunningGateway['sandbox'];
   let didit = config.didit;
@@ -163,7 +166,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const yoga = await createYogaServer({
     services,
     authenticate,
-    persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
+    persistedDocuments: trustedDocuments,
     plugins: options.plugins,
     graphiql: { defaultQuery: exampleOperations(config.didit.api), ...(demoTokens && { headers: { Authorization: `Bearer ${demoTokens.reviewer}` } }) },
   });
@@ -230,9 +233,10 @@ function startSharedDecisions(config: Config, log: Logger): SharedDecisions | un
   return createSharedDecisions({ redisUrl: config.redisUrl, prefix: config.redisKeyPrefix, key: key.bytes(), log });
 }
 
-/** The manifest `npm run codegen` writes from `operations/*.graphql`. */
-function loadTrustedDocuments(): Record<string, string> {
-  return JSON.parse(readFileSync(new URL('./generated/persisted-documents.json', import.meta.url), 'utf8'));
+/** `TRUSTED_DOCUMENTS_MANIFESTS`, or the manifest `npm run codegen` writes from `operations/*.graphql`. */
+function readManifests(config: Config): Map<string, string> {
+  if (config.trustedDocumentManifests) return loadTrustedDocuments(config.trustedDocumentManifests);
+  return loadTrustedDocuments([fileURLToPath(new URL('./generated/persisted-documents.json', import.meta.url))], 'TRUSTED_DOCUMENTS');
 }
 
 async function mintDemoTokens(secret: string, config: Config) {

@@ -1,10 +1,8 @@
 import type { KeyingConfig } from '@urql/exchange-graphcache';
 
 /**
- * How graphcache identifies each type. `Session`, `AmlHit` and `Workflow` have an `id`, which
- * graphcache uses by itself. A `Decision` is one per session, so its `sessionId` identifies it
- * (another engineer is adding `Decision.id`; this line can go then). Every other type has no
- * identity of its own: `null` stores it embedded in its parent (a session's `kyc` lives inside
+ * How graphcache identifies each type. `Session`, `Decision`, `AmlHit` and `Workflow` have an
+ * `id`, which graphcache uses by itself (select it). Every other type has no identity of its own: `null` stores it embedded in its parent (a session's `kyc` lives inside
  * its decision), and tells graphcache that is on purpose, instead of a warning per result.
  *
  * test/examples/web-cache.test.ts checks this list against schema/schema.graphql.
@@ -12,8 +10,6 @@ import type { KeyingConfig } from '@urql/exchange-graphcache';
 const embedded = () => null;
 
 export const keys = {
-  // Every document here selects `sessionId` wherever it selects a decision.
-  Decision: (decision) => (typeof decision.sessionId === 'string' ? decision.sessionId : null),
   // Payloads and events: wrappers around a session.
   CreateSessionPayload: embedded,
   UpdateSessionStatusPayload: embedded,

@@ -33,7 +33,7 @@ export const WatchStatus = graphql(`
         id
         status
         decision {
-          sessionId
+          id
           status
           kyc {
             fullName
@@ -51,7 +51,7 @@ export const SessionCard = graphql(`
       id
       status
       decision {
-        sessionId
+        id
         status
         kyc {
           status
@@ -77,7 +77,7 @@ export const Approve = graphql(`
         id
         status
         decision {
-          sessionId
+          id
           status
         }
       }
