@@ -5,7 +5,7 @@ import { MAX_COMMENT_LENGTH } from '../didit/checks.ts';
 import type { Workflow as WireWorkflow } from '../didit/types.ts';
 import { builder } from './builder.ts';
 import { SessionStatus } from './enums.ts';
-import { Session, badInput, checkSessionId, loadVisibleSession, refusedChange, type SessionSource } from './session.ts';
+import { Session, badInput, checkSessionId, readAgain, refusedChange, type SessionSource } from './session.ts';
 
 /**
  * The back office on Didit's v3 API: search, resubmission, erasure, reviews and workflows.
@@ -223,9 +223,7 @@ builder.mutationFields((t) => ({
           new_status: 'input.status',
         }),
       );
-      await ctx.services.decisionCache.delete(id);
-      ctx.decisionLoader.clear(id);
-      return { session: await loadVisibleSession(ctx, id) };
+      return { session: await readAgain(ctx, id) };
     },
   }),
   addSessionReview: t.field({
@@ -247,9 +245,7 @@ builder.mutationFields((t) => ({
           refusedChange(ctx, id, error, 'A review can be added once the applicant has finished the session', { new_status: 'input.status', comment: 'input.comment' }),
         );
       ctx.services.log.info({ sessionId: id, reviewer: reviewerRef(caller.sub), status: input.status }, 'session reviewed');
-      await ctx.services.decisionCache.delete(id);
-      ctx.decisionLoader.clear(id);
-      return { session: await loadVisibleSession(ctx, id) };
+      return { session: await readAgain(ctx, id) };
     },
   }),
   deleteSession: t.field({

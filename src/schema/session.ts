@@ -66,9 +66,7 @@ export async function refusedChange(
     throw badInput(`Didit refused ${names.join(', ')}`, { argument: names[0] });
   }
   // The state Didit saw: read again, since the cached copy may be what misled the caller.
-  await ctx.services.decisionCache.delete(id);
-  ctx.decisionLoader.clear(id);
-  const current = await loadVisibleSession(ctx, id).then(
+  const current = await readAgain(ctx, id).then(
     (session) => toSessionStatus(session.decision?.status, warnOf(ctx)),
     () => undefined,
   );
@@ -100,6 +98,13 @@ export async function loadVisibleSession(
   }
   if (!canSee(caller, decision)) throw notFound();
   return { id, decision };
+}
+
+/** The session read from Didit afresh, after a change this request made (or that misled it). */
+export async function readAgain(ctx: GatewayContext, id: string): Promise<SessionSource> {
+  await ctx.services.decisionCache.delete(id);
+  ctx.decisionLoader.clear(id);
+  return loadVisibleSession(ctx, id);
 }
 
 /** One field's value from whichever Didit answer the source holds. */
@@ -333,9 +338,7 @@ builder.mutationFields((t) => ({
             comment: 'input.comment',
           }),
         );
-      await ctx.services.decisionCache.delete(id);
-      ctx.decisionLoader.clear(id);
-      return { session: await loadVisibleSession(ctx, id) };
+      return { session: await readAgain(ctx, id) };
     },
   }),
 }));
