@@ -377,7 +377,7 @@ describe('the shared store', () => {
     await store.write(id, copyOf(id, { padding: 'x'.repeat(MAX_SHARED_VALUE_BYTES) }), generation!, 600_000);
     expect((await store.read(id)).copy).toBeUndefined();
     await store.write(id, copyOf(id, { padding: 'x'.repeat(1000) }), generation!, 600_000);
-    expect((await store.read(id)).copy).toBeDefined();
+    expect((await store.read(id)).copy).toMatchObject({ decision: { session_id: id, padding: 'x'.repeat(1000) } });
   });
 });
 

@@ -82,7 +82,7 @@ describe('request-level refusals', () => {
       body: ''.padEnd(2500),
     });
     expect(response.status).toBe(413);
-    expect(response.headers.get('access-control-allow-origin')).toBeTruthy();
+    expect(response.headers.get('access-control-allow-origin')).toBe('http://localhost:3000');
   });
 });
 

@@ -75,7 +75,7 @@ describe('the JSON fast path answers as Yoga does', () => {
     ['a read by someone else (NOT_FOUND)', frontend, 'stranger', {}, true],
     ['a read without a token', frontend, 'none', {}, true],
     ['a reviewer-only field asked by the owner', (id) => JSON.stringify({ query: `{ session(id: "${id}") { decision { aml { status } } } }` }), 'owner', {}, true],
-    ['a reviewer-only mutation by the owner', (id) => JSON.stringify({ query: `mutation { updateSessionStatus(sessionId: "${id}", newStatus: APPROVED) { sessionId } }` }), 'owner', {}, true],
+    ['a reviewer-only mutation by the owner', (id) => JSON.stringify({ query: `mutation { updateSessionStatus(input: { sessionId: "${id}", status: APPROVED, comment: "fast path" }) { session { id status } } }` }), 'owner', {}, true],
     ['a variable of the wrong type', () => JSON.stringify({ query: 'query S($id: ID!) { session(id: $id) { id } }', variables: { id: 42.5 } }), 'owner', {}, true],
     ['a missing variable', () => JSON.stringify({ query: 'query S($id: ID!) { session(id: $id) { id } }' }), 'owner', {}, true],
     ['a syntax error', () => JSON.stringify({ query: '{ session(' }), 'owner', {}, true],
@@ -103,6 +103,17 @@ describe('the JSON fast path answers as Yoga does', () => {
     const { fast, yoga, handledByYoga } = await bothWays(gw, body(sessionId), headers);
     expect(fast).toEqual(yoga);
     expect(handledByYoga).toBe(!fastAnswers);
+  });
+
+  // The comparison above passes just as well when both sides refuse a document that does not
+  // validate, so the reviewer-only mutation is checked to reach the access check itself.
+  it('refuses the reviewer-only mutation as FORBIDDEN, after validation', async () => {
+    const [, body] = cases.find(([name]) => name === 'a reviewer-only mutation by the owner')!;
+    const { fast } = await bothWays(gw, body(sessionId), { authorization: `Bearer ${owner}` });
+    expect(fast.body).toEqual({
+      data: null,
+      errors: [{ message: 'Only reviewers may do this', path: ['updateSessionStatus'], extensions: { code: 'FORBIDDEN' } }],
+    });
   });
 
   it('answers CORS preflights for the configured origins only, without credentials', async () => {

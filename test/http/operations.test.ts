@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway } from '../../src/gateway.ts';
 import { CreateSessionDocument, FullDecisionDocument } from '../../src/generated/graphql.ts';
@@ -99,19 +99,22 @@ describe('npm start', () => {
       env: { PATH: process.env.PATH, PORT: '0', HOST: '127.0.0.1', SANDBOX_PORT: '0', LOG_LEVEL: 'info', NODE_ENV: 'test' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const lines = createInterface({ input: child.stdout! });
-    let url: string | undefined;
-    let banner = '';
-    for await (const line of lines) {
-      banner += `${line}\n`;
-      const listening = /"listening":"([^"]+)"/.exec(line)?.[1];
-      if (listening) url = listening;
-      if (url && banner.includes('Reviewer token:')) break;
-    }
-    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    expect(banner).toContain('SANDBOX MODE');
-    const reviewer = /Reviewer token:\s+(\S+)/.exec(banner)![1]!;
-    const sandboxUrl = /Didit sandbox:\s+(\S+)/.exec(banner)![1]!;
+    onTestFinished(() => void child.kill('SIGKILL')); // a no-op once it has exited
+    const exited = once(child, 'exit');
+    let output = '';
+    createInterface({ input: child.stdout! }).on('line', (line) => (output += `${line}\n`));
+    // The banner is written directly, the log line through pino: either may come first.
+    await vi.waitFor(
+      () => {
+        expect(output).toContain('Reviewer token:');
+        expect(output).toMatch(/"listening":"http:\/\/127\.0\.0\.1:\d+"/);
+      },
+      { timeout: 15_000 },
+    );
+    const url = /"listening":"([^"]+)"/.exec(output)![1]!;
+    expect(output).toContain('SANDBOX MODE');
+    const reviewer = /Reviewer token:\s+(\S+)/.exec(output)![1]!;
+    const sandboxUrl = /Didit sandbox:\s+(\S+)/.exec(output)![1]!;
 
     // A slow upstream keeps one request in flight while SIGTERM arrives.
     await fetch(`${sandboxUrl}/sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fault: { kind: 'latency', latencyMs: 700, endpoint: 'create' } }) });
@@ -120,11 +123,13 @@ describe('npm start', () => {
       headers: { 'content-type': 'application/json', authorization: `Bearer ${reviewer}` },
       body: JSON.stringify({ query: 'mutation { createSession(input: { callback: "http://localhost:3000/x" }) { session { status } } }' }),
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Its first call to Didit fetches the gateway's token (nothing has asked for one yet): once
+    // that is logged, the request is being executed and the create call is on its way.
+    await vi.waitFor(() => expect(output).toContain('didit token refreshed'), { timeout: 10_000 });
     child.kill('SIGTERM');
     const response = await inFlight;
     expect(await response.json()).toEqual({ data: { createSession: { session: { status: 'NOT_STARTED' } } } });
-    const [code] = await once(child, 'exit');
+    const [code] = await exited;
     expect(code).toBe(0);
     await expect(fetch(`${url}/health`)).rejects.toThrow();
   });

@@ -58,7 +58,12 @@ async function downloadLink(): Promise<string> {
   return `${gateway.url}${link.pathname}${link.search}`;
 }
 
-/** Waits until the fake Didit has sent nothing more for a while: the pipe is full and stalled. */
+/**
+ * Waits until the fake Didit has sent nothing more for a while: the pipe is full and stalled.
+ * This one cannot be a condition: a stall is progress that does not come, and a writer waiting
+ * for 'drain' is also what a flowing pipe looks like between two reads. A gateway that buffered
+ * without bound would not stall at all, and fails the size check below.
+ */
 async function stalled(): Promise<number> {
   let last = -1;
   while (served.bytes !== last) {
@@ -84,12 +89,12 @@ it('reads from Didit only as fast as the client reads, and stops when the client
   let received = 0;
   response.on('data', (chunk: Buffer) => (received += chunk.length));
   response.resume();
-  while (received < whileStopped + 8 * 1024 * 1024) await new Promise((resolve) => setTimeout(resolve, 10));
+  await vi.waitFor(() => expect(received).toBeGreaterThanOrEqual(whileStopped + 8 * 1024 * 1024), { timeout: 10_000, interval: 10 });
   expect(served.bytes).toBeGreaterThan(whileStopped);
 
   // A client that leaves mid-file cuts the download from Didit too.
   response.destroy();
-  while (!served.closed) await new Promise((resolve) => setTimeout(resolve, 10));
+  await vi.waitFor(() => expect(served.closed).toBe(true), { timeout: 10_000, interval: 10 });
   expect(served.bytes).toBeLessThan(SIZE);
 });
 

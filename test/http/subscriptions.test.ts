@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CreateSessionDocument } from '../../src/generated/graphql.ts';
+import { personaFor } from '../../src/sandbox/personas.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs, type LiveSubscription } from '../support/subscriptions.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
@@ -45,7 +46,8 @@ describe.each([
     const [, second] = await sub.next(2);
     const event = second!.data!.sessionStatusChanged;
     expect(event).toMatchObject({ sessionId: id, status: 'IN_REVIEW', session: { id, status: 'IN_REVIEW', decision: { status: 'IN_REVIEW' } } });
-    expect(event.session.decision.kyc.fullName).toBeTruthy();
+    const { first_name, last_name } = personaFor(id).kyc;
+    expect(event.session.decision.kyc.fullName).toBe(`${first_name} ${last_name}`);
     expect(event.session.decision.aml).toBeNull(); // an applicant never sees AML, live or not
     expect(Date.parse(event.occurredAt)).toBeGreaterThan(0);
 
@@ -61,10 +63,14 @@ describe.each([
     const [result] = await sub.next(1);
     expect(result!.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
     expect(result!.data ?? null).toBeNull();
-    gw.sandboxInstance.complete(id, 'Approved');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(sub.results).toHaveLength(1);
+    // The server ends the refused operation, so nothing can follow on it.
+    await vi.waitFor(() => expect(sub.ended()).toBe(true));
     expect(subscribers()).toBe(before);
+    // Both webhooks of the session are handled (the gateway has answered them): no subscriber was left to hear them.
+    gw.sandboxInstance.complete(id, 'Approved');
+    await gw.sandboxInstance.webhooksSettled();
+    expect(subscribers()).toBe(before);
+    expect(sub.results).toHaveLength(1);
     await sub.close();
   });
 
@@ -80,8 +86,9 @@ describe.each([
 
 it('lets a reviewer follow any session, with the reviewer-only parts', async () => {
   const id = await newSession();
+  const before = subscribers();
   const sub = subscribeWs(gw.url, reviewer, STATUS_SUBSCRIPTION, { id });
-  await vi.waitFor(() => expect(subscribers()).toBeGreaterThan(0));
+  await vi.waitFor(() => expect(subscribers()).toBe(before + 1));
   gw.sandboxInstance.complete(id, 'Declined');
   const [result] = await sub.next(1);
   expect(result!.data!.sessionStatusChanged.session.decision.aml).not.toBeNull();

@@ -39,8 +39,18 @@ async function send(raw: string, headers: Record<string, string | undefined>) {
 
 const signed = (raw: string, secret = SECRET, timestamp = String(now())) => ({ 'x-signature': signWebhookBody(raw, secret), 'x-timestamp': timestamp });
 
-/** Waits until the in-process pub/sub has delivered what was published. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+/**
+ * What was published before a marker: a valid delivery for a session of its own, sent now and
+ * waited for. Events go out in the order they were recorded, so once the marker is out, nothing
+ * sent before it is still to come, and "nothing published" needs no waiting for a while.
+ */
+async function publishedBeforeMarker(): Promise<StatusEvent[]> {
+  const marker = delivery();
+  const raw = JSON.stringify(marker);
+  expect(await send(raw, signed(raw))).toBe(200);
+  await vi.waitFor(() => expect(published.map((event) => event.sessionId)).toContain(marker.session_id));
+  return published.slice(0, published.findIndex((event) => event.sessionId === marker.session_id));
+}
 
 describe('webhook signatures', () => {
   it('accepts a valid delivery and publishes it once', async () => {
@@ -80,8 +90,7 @@ describe('webhook signatures', () => {
   ] as const)('refuses a delivery with %s: 401 and nothing published', async (_name, make) => {
     const [body, headers] = make(JSON.stringify(delivery()));
     expect(await send(body as string, headers as Record<string, string | undefined>)).toBe(401);
-    await settle();
-    expect(published).toEqual([]);
+    expect(await publishedBeforeMarker()).toEqual([]);
   });
 
   it('refuses an oversized body', async () => {
@@ -95,15 +104,13 @@ describe('webhook signatures', () => {
       duplex: 'half',
     } as RequestInit);
     expect(chunked.status).toBe(413);
-    await settle();
-    expect(published).toEqual([]);
+    expect(await publishedBeforeMarker()).toEqual([]);
   });
 
   it('answers 400 to a verified body without the fields it needs', async () => {
     const raw = JSON.stringify({ session_id: '../etc', status: 'Approved', timestamp: now() });
     expect(await send(raw, signed(raw))).toBe(400);
-    await settle();
-    expect(published).toEqual([]);
+    expect(await publishedBeforeMarker()).toEqual([]);
   });
 });
 
@@ -112,8 +119,7 @@ describe('webhook idempotency and order', () => {
     const raw = JSON.stringify(delivery({ session_id: '4f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c' }));
     expect(await send(raw, signed(raw))).toBe(200);
     expect(await send(raw, signed(raw))).toBe(200);
-    await settle();
-    expect(published).toHaveLength(1);
+    expect(await publishedBeforeMarker()).toHaveLength(1);
   });
 
   it('never moves a session back: an older status arriving late is dropped', async () => {
@@ -122,8 +128,7 @@ describe('webhook idempotency and order', () => {
     const older = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: now() - 30 }));
     expect(await send(newer, signed(newer))).toBe(200);
     expect(await send(older, signed(older))).toBe(200);
-    await settle();
-    expect(published.map((e) => e.status)).toEqual(['Declined']);
+    expect((await publishedBeforeMarker()).map((e) => e.status)).toEqual(['Declined']);
   });
 
   it('at the same second, never lets an earlier stage follow a later one', async () => {
@@ -133,8 +138,7 @@ describe('webhook idempotency and order', () => {
     const inProgress = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: second }));
     const declined = JSON.stringify(delivery({ session_id: id, status: 'Declined', timestamp: second }));
     for (const raw of [approved, inProgress, declined]) expect(await send(raw, signed(raw))).toBe(200);
-    await settle();
-    expect(published.map((e) => e.status)).toEqual(['Approved', 'Declined']);
+    expect((await publishedBeforeMarker()).map((e) => e.status)).toEqual(['Approved', 'Declined']);
   });
 
   it('never lets an earlier stage replace a final status, even stamped seconds later', async () => {
@@ -144,9 +148,7 @@ describe('webhook idempotency and order', () => {
     const resubmitted = JSON.stringify(delivery({ session_id: id, status: 'Resubmitted', timestamp: now() }));
     const again = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: now() + 1 }));
     for (const raw of [approved, inProgress, resubmitted, again]) expect(await send(raw, signed(raw))).toBe(200);
-    await vi.waitFor(() => expect(published).toHaveLength(3));
-    await settle();
-    expect(published.map((e) => e.status)).toEqual(['Approved', 'Resubmitted', 'In Progress']);
+    expect((await publishedBeforeMarker()).map((e) => e.status)).toEqual(['Approved', 'Resubmitted', 'In Progress']);
   });
 
   it("drops the decision cache's copy of the session", async () => {

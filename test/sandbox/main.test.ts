@@ -35,9 +35,9 @@ describe('src/sandbox/main.ts', () => {
   it('prints its URL, serves the configured credentials and stops cleanly on SIGTERM', async () => {
     const { child, exited } = run({ SANDBOX_PORT: '0', SANDBOX_CLIENT_ID: 'cli', SANDBOX_CLIENT_SECRET: 'cli-secret' });
     const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
-    const url = /^Didit sandbox listening on (http:\/\/127\.0\.0\.1:\d+)$/.exec(line)?.[1];
-    expect(url).toBeDefined();
-    expect((await requestToken(url!, basic('cli', 'cli-secret'))).status).toBe(200);
+    expect(line).toMatch(/^Didit sandbox listening on http:\/\/127\.0\.0\.1:\d+$/);
+    const url = line.slice('Didit sandbox listening on '.length);
+    expect((await requestToken(url, basic('cli', 'cli-secret'))).status).toBe(200);
     child.kill('SIGTERM');
     expect((await exited).code).toBe(0);
   });
