@@ -93,7 +93,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     }
   }
 
-  const events = createStatusEvents({ redisUrl: config.redisUrl, log });
+  const events = createStatusEvents({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, log });
   // Didit's pace and every caller's limits, counted for the whole fleet when Redis is configured.
   const buckets = createFleetBuckets({ redisUrl: config.redisUrl, keyPrefix: config.redisKeyPrefix, instances: config.budget.instances, log });
   const breakerGauge = { closed: 0, 'half-open': 0.5, open: 1 } as const;

@@ -44,12 +44,10 @@ export interface StatusEvents {
   close(): Promise<void>;
 }
 
-const STREAM = 'didit-gateway:session-status';
 /** The key of the subscribers of every session (no session id looks like it). */
 const ALL = '*';
 /** Events kept in the stream (about): enough for an instance away for minutes to catch up. */
 const MAX_STREAM_LENGTH = 10_000;
-const SEEN_PREFIX = 'didit-gateway:webhook-seen:';
 /** How long a session's last delivery is remembered for de-duplication and ordering. */
 const SEEN_TTL_SECONDS = 7 * 24 * 3600;
 const SEEN_MAX = 100_000;
@@ -98,8 +96,11 @@ return 1
  * events appended meanwhile (pub/sub would lose them silently, and the publishing instance could
  * not tell, since Didit had already been answered 200).
  */
-export function createStatusEvents(options: { redisUrl?: string; log: Logger }): StatusEvents {
+export function createStatusEvents(options: { redisUrl?: string; keyPrefix?: string; log: Logger }): StatusEvents {
   const { log } = options;
+  const prefix = options.keyPrefix ?? 'didit-gateway:';
+  const stream = `${prefix}session-status`;
+  const seenPrefix = `${prefix}webhook-seen:`;
   const local = new Map<string, Set<Subscriber>>();
   const listeners: Array<(event: StatusEvent) => void> = [];
 
@@ -151,8 +152,8 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
     let lastId: string | undefined;
     while (!stopped) {
       try {
-        lastId ??= (await reader.xrevrange(STREAM, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
-        const batches = await reader.xread('COUNT', 500, 'BLOCK', 5000, 'STREAMS', STREAM, lastId);
+        lastId ??= (await reader.xrevrange(stream, '+', '-', 'COUNT', 1))[0]?.[0] ?? '0-0';
+        const batches = await reader.xread('COUNT', 500, 'BLOCK', 5000, 'STREAMS', stream, lastId);
         for (const [, entries] of batches ?? []) {
           for (const [id, fields] of entries) {
             lastId = id;
@@ -173,9 +174,9 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
   return {
     async record(event) {
       if (redis) {
-        const key = `${SEEN_PREFIX}${event.sessionId}`;
+        const key = `${seenPrefix}${event.sessionId}`;
         const args = [event.timestamp, event.status, SEEN_TTL_SECONDS, JSON.stringify(event), MAX_STREAM_LENGTH, ...followsTable(event.status)];
-        return (await redis.commands.eval(RECORD_SCRIPT, 2, key, STREAM, ...args)) === 1;
+        return (await redis.commands.eval(RECORD_SCRIPT, 2, key, stream, ...args)) === 1;
       }
       // Without Redis, what was seen lives in this process only: a restarted gateway takes a
       // replayed delivery (within the five minutes X-Timestamp allows) as news once more.

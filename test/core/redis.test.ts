@@ -149,9 +149,9 @@ describe('a delivery that could not be published', () => {
       const body = { session_id: created.session_id, status: 'In Review', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-y' };
 
       // The stream cannot take the event (its key holds a string), while the rest of Redis works.
-      await admin.set('didit-gateway:session-status', 'not a stream');
+      await admin.set(`${RUN_PREFIX}session-status`, 'not a stream');
       expect(await deliver(gateway, body)).toBe(503);
-      await admin.del('didit-gateway:session-status');
+      await admin.del(`${RUN_PREFIX}session-status`);
       expect(await (await post(gateway, body)).json()).toEqual({ ok: true });
       const [event] = await sub.next(1);
       expect(event!.data!.sessionStatusChanged.status).toBe('IN_REVIEW');
