@@ -144,7 +144,7 @@ export function createTransport(origins: readonly string[], options: TransportOp
 }
 
 /** Throws the `DiditError` for any status other than `expected`, after draining the body. */
-export async function expectStatus(response: Dispatcher.ResponseData, expected: number): Promise<void> {
+async function expectStatus(response: Dispatcher.ResponseData, expected: number): Promise<void> {
   const status = response.statusCode;
   if (status === expected) return;
   if (status === 400) {

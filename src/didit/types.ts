@@ -72,9 +72,6 @@ export interface UpdateStatusRequest {
   comment?: string;
 }
 
-export interface UpdateStatusResponse {
-  session_id: string;
-}
 
 export interface Kyc {
   /** v3: the workflow step this came from. */
