@@ -179,11 +179,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       60_000,
     );
     const gatewayLines = procs.gateways.flatMap((g) => g.lines);
-    if (process.env.SOAK_DEBUG) {
-      const q = didit.requests.filter((r) => r.endpoint === 'decision' && r.at >= quiet.from && quietSessions.has(r.sessionId!));
-      for (const r of q) say(`quiet read ${r.sessionId} +${r.at - quiet.from} ms ${r.status}`);
-      for (const r of traffic.reads.filter((x) => quietSessions.has(x.sessionId))) if (r.startedAt >= quiet.from - 100 && r.startedAt < quiet.from + 3000) say(`client read ${r.sessionId} +${r.startedAt - quiet.from}..${r.endedAt - quiet.from} ${r.ok}`);
-    }
     return {
       api,
       operations: traffic.operations,

@@ -59,12 +59,22 @@ export interface QuietReads {
   /** Decision requests Didit answered for them, and every attempt (faulted ones and retries too). */
   answered: number;
   attempts: number;
+  /** For each answered read of a session after its first: ms since the one before. */
+  repeatGapsMs: number[];
 }
 
 /** Didit's decision requests for `sessions` within `phase`. */
 export function quietReads(requests: readonly DiditRequest[], sessions: ReadonlySet<string>, phase: Interval): QuietReads {
   const ours = requests.filter((r) => r.endpoint === 'decision' && r.at >= phase.from && r.at <= phase.to && sessions.has(r.sessionId ?? ''));
+  const last = new Map<string, number>();
+  const repeatGapsMs: number[] = [];
+  for (const r of ours.filter(answered)) {
+    const before = last.get(r.sessionId!);
+    if (before !== undefined) repeatGapsMs.push(r.at - before);
+    last.set(r.sessionId!, r.at);
+  }
   return {
+    repeatGapsMs,
     seconds: Math.round((phase.to - phase.from) / 1000),
     sessions: sessions.size,
     fetched: new Set(ours.map((r) => r.sessionId)).size,

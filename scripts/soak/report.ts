@@ -47,6 +47,9 @@ export function formatSoak(result: SoakResult, options: SoakOptions): string {
     `quiet ${quiet.seconds} s, ${quiet.sessions} finished sessions re-read on 3 instances: Didit answered ${quiet.answered} decision reads for them (${quiet.attempts} attempts), ` +
       `${quiet.fetched} sessions fetched at all`,
     `  upstream reads per session: ${perSession.toFixed(3)} per session re-read, ${perFetched.toFixed(3)} per session fetched (target <= 1.05)${miss(perFetched <= 1.05)}`,
+    ...(quiet.repeatGapsMs.length > 0
+      ? [`  read again: ${quiet.repeatGapsMs.length} times, ${quiet.repeatGapsMs.map((ms) => `${ms} ms`).join(', ')} after the previous answered read of the same session`]
+      : []),
     `status events: expected ${events.expected}, delivered ${events.delivered}, duplicated ${events.duplicated}, missing ${events.missing} (target: all, once)` +
       miss(events.missing === 0 && events.duplicated === 0),
     ...Object.entries(result.rss).map(([name, r]) => `gateway ${name} RSS: ${r.startMb.toFixed(1)} MB at start, ${r.endMb.toFixed(1)} MB at end`),
