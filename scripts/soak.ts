@@ -1,5 +1,6 @@
 /**
- * `npm run soak [-- --seconds 120 --clients 12 --api v1|v3]`: the gateway under faults, load and
+ * `npm run soak [-- --seconds 120 --clients 12 --sessions-per-minute 8 --attackers 3 --attacker-accounts 1 --api v1|v3]`:
+ * the gateway under faults, load and
  * a starvation attack.
  *
  * Three gateway instances share one Redis (a redis-server of the soak's own, on a free port), with
@@ -21,7 +22,7 @@ import { FAULT_RATES, startSoakDidit, type SoakDidit } from './soak/didit.ts';
 import { answered, breakerOpenIntervals, busiestWindow, overlaps, quietReads, type Interval, type QuietReads } from './soak/figures.ts';
 import { startGateway, startRedis, stop, type Proc } from './soak/processes.ts';
 import { formatSoak } from './soak/report.ts';
-import { createTraffic } from './soak/traffic.ts';
+import { createTraffic, statusesOf } from './soak/traffic.ts';
 
 export { formatSoak };
 
@@ -31,7 +32,10 @@ export interface SoakOptions {
   clients: number;
   /** Which Didit API the gateways talk to the sandbox. Default v1. */
   api?: 'v1' | 'v3';
-  /** New sessions a minute across the applicants. Default 12: about 4 decision reads each fits Didit's 100 with the attack beside. */
+  /**
+   * New sessions a minute across the applicants. Default 8: each costs Didit about two reads charged
+   * to applicants, and applicants together may cause 50 a minute (37.5 sustained), the attacker 20 of them.
+   */
   sessionsPerMinute?: number;
   /** Attack loops. Default 3. */
   attackers?: number;
@@ -116,7 +120,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   };
   const procs: { redis?: Proc; gateways: Proc[] } = { gateways: [] };
   let didit: SoakDidit | undefined;
-  const traffic = createTraffic({ gatewayUrls, sandboxUrl, api, jwtSecret: JWT_SECRET, sessionsPerMinute: options.sessionsPerMinute ?? 12 });
+  const traffic = createTraffic({ gatewayUrls, sandboxUrl, api, jwtSecret: JWT_SECRET, sessionsPerMinute: options.sessionsPerMinute ?? 8 });
   const rss = async (gateway: string) => {
     const text = await (await fetch(`${gateway}/metrics`)).text();
     return Number(/^gateway_process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? 0) / 2 ** 20;
@@ -218,7 +222,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 /** Waits (15 s at most) for every subscription's expected events, closes them all and counts. */
 async function settleEvents(traffic: ReturnType<typeof createTraffic>): Promise<SoakResult['events']> {
   const events = { expected: 0, delivered: 0, duplicated: 0, missing: 0 };
-  const statusesOf = (s: (typeof traffic.subscriptions)[number]) => s.live.results.flatMap((r) => r.data?.sessionStatusChanged?.status ?? []);
   const refused = (s: (typeof traffic.subscriptions)[number]) => s.live.results.find((r) => r.errors);
   const pending = (s: (typeof traffic.subscriptions)[number]) => !refused(s) && new Set(statusesOf(s)).size < s.expected;
   const deadline = Date.now() + 15_000;
@@ -260,7 +263,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const options: SoakOptions = {
     seconds: number('seconds', 120),
     clients: number('clients', 12),
-    sessionsPerMinute: number('sessions-per-minute', 12),
+    sessionsPerMinute: number('sessions-per-minute', 8),
     attackers: number('attackers', 3),
     attackerAccounts: number('attacker-accounts', 1),
     api,

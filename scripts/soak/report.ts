@@ -11,7 +11,7 @@ const miss = (ok: boolean) => (ok ? '' : '  << MISSED');
 export function formatSoak(result: SoakResult, options: SoakOptions): string {
   const rows = [
     `Soak: Didit ${result.api}, 3 gateways on one Redis (shared decision level on), ${options.clients} applicants + reviewers, ` +
-      `${options.attackers ?? 3} attack loops as ${options.attackerAccounts ?? 1} account(s), ${options.sessionsPerMinute ?? 12} new sessions/min, ${options.seconds} s` +
+      `${options.attackers ?? 3} attack loops as ${options.attackerAccounts ?? 1} account(s), ${options.sessionsPerMinute ?? 8} new sessions/min, ${options.seconds} s` +
       `; faults ${JSON.stringify(FAULT_RATES)}; Redis restarted at 30 %, sandbox at 60 %, quiet (re-reads only) from 75 %`,
     '',
     'operation                                 outcome                          count',

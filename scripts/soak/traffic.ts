@@ -53,6 +53,8 @@ export interface TrafficOptions {
 /** Each session moves In Progress -> outcome -> review: three status events. */
 const EVENTS_PER_SESSION = 3;
 const REVIEW = { Approved: 'DECLINED', Declined: 'APPROVED', 'In Review': 'APPROVED' } as const;
+/** Each outcome as the subscription's SessionStatus names it. */
+const ENUM = { Approved: 'APPROVED', Declined: 'DECLINED', 'In Review': 'IN_REVIEW' } as const;
 const OUTCOMES = Object.keys(REVIEW) as Array<keyof typeof REVIEW>;
 const READ_SESSION = 'query($id: ID!) { session(id: $id) { status decision { kyc { fullName } } } }';
 const READ_DECISION = 'query($id: ID!) { session(id: $id) { decision { aml { totalHits } location { ipCountry } } } }';
@@ -63,8 +65,17 @@ const ATTACK_DOCUMENT = `query Spend(${ATTACK_ALIASES.map((i) => `$i${i}: [ID!]!
 const READ_GAP_MS = 1000;
 const ATTACK_GAP_MS = 100;
 const SETTLE_MS = 2000;
+/** How long the applicant takes to go through the verification pages (half to one and a half times). */
+const VERIFY_MS = 3000;
+/** Longest the page waits for the outcome's event before reading anyway (the webhook may be retried for 10 s). */
+const OUTCOME_WAIT_MS = 12_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+async function until(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await sleep(100);
+}
+export const statusesOf = (s: Subscription): string[] => s.live.results.flatMap((r) => r.data?.sessionStatusChanged?.status ?? []);
 const pick = <T>(items: readonly T[]): T | undefined => items[Math.floor(Math.random() * items.length)];
 
 export function createTraffic(options: TrafficOptions) {
@@ -169,11 +180,10 @@ export function createTraffic(options: TrafficOptions) {
       const id: string | undefined = (await gql('createSession', bearer, createDocument, {}))?.createSession?.session?.id;
       if (!id) continue;
       created.add(id);
+      // The applicant's page: it reads the session once, then follows it instead of polling.
       const subscription = await follow(id, bearer);
-      for (let i = 0; i < 3; i++) {
-        await gql('readSession', bearer, READ_SESSION, { id });
-        await sleep(READ_GAP_MS);
-      }
+      await gql('readSession', bearer, READ_SESSION, { id });
+      await sleep(VERIFY_MS * (0.5 + Math.random()));
       const outcome = pick(OUTCOMES)!;
       // A session the sandbox never finished (it was restarting all along) moves no status at all.
       if (!(await complete(id, outcome))) {
@@ -181,7 +191,9 @@ export function createTraffic(options: TrafficOptions) {
         continue;
       }
       own.push(id);
-      for (let i = 0; i < 5; i++) {
+      // The outcome's event says there is something new to show: the page reads it, and reloads a few times.
+      await until(() => subscription.live.ended() || statusesOf(subscription).includes(ENUM[outcome]), OUTCOME_WAIT_MS);
+      for (let i = 0; i < 3; i++) {
         await gql('readSession', bearer, READ_SESSION, { id });
         await sleep(READ_GAP_MS);
       }
