@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 const require = createRequire(import.meta.url);
 
 /** Fast tests that need no gateway process or browser: `npm run test:unit` runs them in seconds. */
-const UNIT = ['test/lib/**', 'test/schema/**', 'test/didit/**', 'test/config.test.ts', 'test/core/access.test.ts', 'test/core/*-cache.test.ts'];
+const UNIT = ['test/lib/**', 'test/examples/**', 'test/schema/**', 'test/didit/**', 'test/config.test.ts', 'test/core/access.test.ts', 'test/core/*-cache.test.ts'];
 
 export default defineConfig({
   resolve: {

@@ -137,3 +137,39 @@ export function formatProfile(summary: ProfileSummary): string {
     table(['function', 'self ms', '%'], rows(summary.functions)),
   ].join('\n');
 }
+
+/** One gateway set-up of `--fast-path-compare`, at one concurrency, over its alternating rounds. */
+export interface VariantRow {
+  variant: string;
+  connections: number;
+  /** Req/s of each round, in the order they ran. */
+  rounds: number[];
+  /** Medians over the rounds. */
+  rps: number;
+  p50: number;
+  p99: number;
+  /** Median req/s / the first variant's (today's set-up) median at the same concurrency. */
+  vsFirst: number;
+  /** Failed answers over every round: connection errors, non-2xx, GraphQL errors. */
+  failed: number;
+  /** Median CPU of the gateway, % of one core. */
+  hopCpu: number;
+}
+
+export function formatVariants(rows: VariantRow[]): string {
+  return table(
+    ['set-up', 'conc', 'req/s (median)', 'each round', 'vs first', 'p50 ms', 'p99 ms', 'failed', 'gw CPU%'],
+    rows.map((r) => [
+      r.variant,
+      String(r.connections),
+      r.rps.toFixed(0),
+      r.rounds.map((rps) => rps.toFixed(0)).join(' / '),
+      `${r.vsFirst.toFixed(2)}x`,
+      fixed(r.p50, 3),
+      fixed(r.p99, 3),
+      String(r.failed),
+      r.hopCpu.toFixed(0),
+    ]),
+    1,
+  );
+}

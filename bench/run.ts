@@ -6,6 +6,9 @@
  *   npm run bench -- --profile         the frontend query at 64 under `node --cpu-prof`, top functions
  *                                      (--cache=on: decisions and answers kept; --cache=decisions: decisions only)
  *   npm run bench -- --pdf             the 50 MB PDF case alone
+ *   npm run bench -- --fast-path-compare   the frontend query through the JSON fast path (with and without
+ *                                      the answer cache) and through Yoga alone (GRAPHQL_FAST_PATH=false), in
+ *                                      alternating rounds (--rounds=3): what keeps the fast path (README)
  *   npm run bench -- --duration=10     seconds per timed run (default 5)
  *
  * Targets not met are reported, not failures: the exit code is 0 unless the benchmark itself broke.
@@ -42,11 +45,14 @@ import {
   type GatewayProcess,
   type StubStats,
 } from './processes.ts';
-import { formatCases, formatPdf, formatProfile, formatTargets, type CaseRow, type GatewayRun, type PdfRow, type Report, type Target, type CacheMode } from './report.ts';
+import { formatCases, formatPdf, formatProfile, formatTargets, formatVariants, type VariantRow, type CaseRow, type GatewayRun, type PdfRow, type Report, type Target, type CacheMode } from './report.ts';
 
 const args = process.argv.slice(2);
 const PROFILE = args.includes('--profile');
 const PDF_ONLY = args.includes('--pdf');
+const FAST_PATH_COMPARE = args.includes('--fast-path-compare');
+const ROUNDS = Number(args.find((arg) => arg.startsWith('--rounds='))?.split('=')[1] ?? 3);
+if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1 && ROUNDS <= 20)) throw new Error('--rounds must be a whole number from 1 to 20');
 const SECONDS = Number(args.find((arg) => arg.startsWith('--duration='))?.split('=')[1] ?? 5);
 if (!(SECONDS > 0 && SECONDS <= 60)) throw new Error('--duration must be a number of seconds from 1 to 60');
 const WARMUP_SECONDS = 1;
@@ -93,7 +99,7 @@ const callers = await signCallers(JWT_SECRET);
 let gateway: GatewayProcess | undefined;
 
 /** The environment of the gateway under test. */
-async function gatewayEnv(cache: CacheMode): Promise<Record<string, string>> {
+async function gatewayEnv(cache: CacheMode, extra: Record<string, string> = {}): Promise<Record<string, string>> {
   const port = await freePort();
   return {
     PORT: String(port),
@@ -114,6 +120,7 @@ async function gatewayEnv(cache: CacheMode): Promise<Record<string, string>> {
     DIDIT_MAX_CONCURRENT_CALLS: '1024',
     ...(cache === 'on' ? {} : { RESPONSE_CACHE_MAX: '0' }),
     ...(cache === 'off' ? { DECISION_CACHE_TTL_ACTIVE_MS: '0', DECISION_CACHE_TTL_FINAL_MS: '0' } : {}),
+    ...extra,
   };
 }
 
@@ -224,9 +231,9 @@ function compare(rows: CaseRow[]): void {
 }
 
 /** Starts a gateway and checks sample answers of every operation before anything is timed. */
-async function startCheckedGateway(cache: CacheMode, nodeFlags: string[] = []): Promise<{ tokensBefore: number }> {
+async function startCheckedGateway(cache: CacheMode, nodeFlags: string[] = [], extraEnv: Record<string, string> = {}): Promise<{ tokensBefore: number }> {
   const { totals } = await stub.stats();
-  gateway = await startGateway(await gatewayEnv(cache), nodeFlags);
+  gateway = await startGateway(await gatewayEnv(cache, extraEnv), nodeFlags);
   sampler.watch(gateway.pid);
   for (const id of uuids(3)) {
     checkFrontend(await postGraphql(gateway.origin, callers.applicant, graphqlBody(FRONTEND_QUERY, { id })));
@@ -482,8 +489,87 @@ async function pdfRun(): Promise<void> {
   if (PROFILE) console.log(`\n${formatProfile(summarizeProfile(profileOf(pid), { startUs, endUs }))}`);
 }
 
+/**
+ * The gateway set-ups `--fast-path-compare` measures, the shipped one first. The answer cache is
+ * the fast path's: through Yoga alone there is none. (@graphql-yoga/plugin-response-cache in its
+ * place was measured once and lost: README, Performance.)
+ */
+const VARIANTS: Array<{ name: string; env: Record<string, string> }> = [
+  { name: 'fast path + answer cache (shipped)', env: {} },
+  { name: 'fast path, no answer cache', env: { RESPONSE_CACHE_MAX: '0' } },
+  { name: 'Yoga alone (GRAPHQL_FAST_PATH=false)', env: { GRAPHQL_FAST_PATH: 'false' } },
+];
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+};
+
+/**
+ * The frontend query (decision cache on) against every set-up of VARIANTS, all running at once
+ * (idle ones cost nothing): each round measures every set-up at every concurrency, the set-ups
+ * taking turns in an order that rotates from round to round, so that the machine's drift (other
+ * work on a shared machine) falls on each alike. Medians over the rounds are compared.
+ */
+async function fastPathCompare(): Promise<void> {
+  const started: GatewayProcess[] = [];
+  for (const variant of VARIANTS) {
+    await startCheckedGateway('on', [], variant.env);
+    progress(`  that is: ${variant.name}`);
+    started.push(gateway!);
+  }
+  const runs = new Map<string, CaseRow[]>();
+  const direct = new Map<number, number[]>();
+  for (let round = 0; round < ROUNDS; round++) {
+    progress(`round ${round + 1} of ${ROUNDS}`);
+    for (const c of CONCURRENCIES) {
+      gateway = undefined;
+      direct.set(c, [...(direct.get(c) ?? []), (await measure('direct decision', '-', 'decision', directDecision, c)).row.rps]);
+      for (let turn = 0; turn < VARIANTS.length; turn++) {
+        const i = (turn + round) % VARIANTS.length;
+        gateway = started[i]!;
+        sampler.watch(gateway.pid);
+        const { row } = await measure(`frontend query, ${VARIANTS[i]!.name}`, 'on', 'decision', frontend, c);
+        const key = `${i} ${c}`;
+        runs.set(key, [...(runs.get(key) ?? []), row]);
+      }
+    }
+  }
+  gateway = undefined;
+  sampler.watch(undefined);
+  for (const child of started) await child.stop();
+
+  const rows: VariantRow[] = [];
+  for (const c of CONCURRENCIES) {
+    const first = median(runs.get(`0 ${c}`)!.map((r) => r.rps));
+    VARIANTS.forEach((variant, i) => {
+      const rounds = runs.get(`${i} ${c}`)!;
+      const rps = median(rounds.map((r) => r.rps));
+      rows.push({
+        variant: variant.name,
+        connections: c,
+        rounds: rounds.map((r) => r.rps),
+        rps,
+        p50: median(rounds.map((r) => r.p50)),
+        p99: median(rounds.map((r) => r.p99)),
+        vsFirst: rps / first,
+        failed: rounds.reduce((sum, r) => sum + r.errors + r.non2xx + r.graphqlErrors, 0),
+        hopCpu: median(rounds.map((r) => r.cpu.hop ?? 0)),
+      });
+    });
+  }
+  const m = machine();
+  printHeader(m);
+  console.log(`The frontend query, decision cache on; ${ROUNDS} rounds, every set-up measured in turn in each (order rotating); medians.`);
+  console.log(`Direct hop, req/s per round: ${CONCURRENCIES.map((c) => `${c} conn ${direct.get(c)!.map((v) => v.toFixed(0)).join(' / ')}`).join('; ')}\n`);
+  console.log(formatVariants(rows));
+  writeFileSync(join(RESULTS, 'fast-path-latest.json'), `${JSON.stringify({ machine: m, rounds: ROUNDS, seconds: SECONDS, direct: Object.fromEntries(direct), rows }, null, 2)}\n`);
+  console.log('\nWritten to bench/results/fast-path-latest.json');
+}
+
 try {
-  await (PDF_ONLY ? pdfRun() : PROFILE ? profileRun() : fullRun());
+  await (FAST_PATH_COMPARE ? fastPathCompare() : PDF_ONLY ? pdfRun() : PROFILE ? profileRun() : fullRun());
 } finally {
   await gateway?.stop();
   sampler.stop();

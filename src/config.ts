@@ -96,11 +96,21 @@ export interface Config {
     sharedTtlMs: number;
     /** How old a copy may be and still answer while Didit is down or limiting us (0: never). */
     staleIfErrorMs: number;
+    /** Longest a decision with media links of unreadable lifetime is kept (Didit's presigned links live about an hour). */
+    mediaTtlMs: number;
     /** AES-256-GCM key of the shared level; without it the shared level is off. */
     key?: SecretKey;
   };
-  /** Query answers kept per caller for repeated reads (0: off); they live no longer than their decisions. */
+  /**
+   * Query answers kept per caller for repeated reads (0: off); they live no longer than their
+   * decisions. Kept and served by the JSON fast path only.
+   */
   responseCacheMax: number;
+  /**
+   * `POST /graphql` with a JSON body answered by the JSON fast path (fast-path.ts); false: every
+   * request goes through Yoga, without the answer cache (for comparing both, or if the path is suspect).
+   */
+  graphqlFastPath: boolean;
   sandboxServer: { port: number; clientId: string; clientSecret: string; apiKey: string };
   /** Secrets that may sign Didit webhooks; several during a rotation. Empty: webhooks are refused. */
   webhookSecrets: string[];
@@ -122,8 +132,13 @@ export interface Config {
   redisKeyPrefix: string;
   budget: BudgetConfig;
   limits: Limits;
-  /** Only the documents in the persisted-operations manifest may run. */
+  /** Only the documents in the persisted-operations manifests may run. */
   trustedDocuments: boolean;
+  /**
+   * The manifests (`{ "<hash>": "<document>" }`, as GraphQL Code Generator's client preset writes
+   * them) whose documents may run; undefined: the repository's own. Read at start, not here.
+   */
+  trustedDocumentManifests?: string[];
   /** GraphQL operations one caller may run per minute (Didit calls are budgeted apart, see `budget`). */
   rateLimitPerMinute: number;
   /** When set, `/metrics` answers only `Authorization: Bearer <this>`. */
@@ -223,6 +238,16 @@ function variables(env: Env) {
 
 type Variables = ReturnType<typeof variables>;
 
+/** `TRUSTED_DOCUMENTS_MANIFESTS`: file paths, comma-separated; only with `TRUSTED_DOCUMENTS=true`. */
+function manifestList(raw: string | undefined, trustedDocuments: boolean): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const name = 'TRUSTED_DOCUMENTS_MANIFESTS';
+  if (!trustedDocuments) throw new ConfigError(name, 'is set but TRUSTED_DOCUMENTS is not true: the manifests would not be used');
+  const paths = raw.split(',').map((path) => path.trim());
+  if (paths.some((path) => path === '')) throw new ConfigError(name, 'must be a comma-separated list of file paths, with no empty entry');
+  return paths;
+}
+
 /** The simulator's port and credentials, read alike by the gateway (which embeds it) and `npm run sandbox`. */
 function readSandboxServer({ read, int }: Variables): Config['sandboxServer'] {
   const clientId = read('SANDBOX_CLIENT_ID') ?? 'sandbox-client';
@@ -241,6 +266,8 @@ export function loadConfig(env: Env = process.env): Config {
   const { read, int, origin, secret, key32, percent, bool } = vars;
 
   const port = int('PORT', 4000, 0, 65535);
+  const trustedDocuments = bool('TRUSTED_DOCUMENTS');
+  const trustedDocumentManifests = manifestList(read('TRUSTED_DOCUMENTS_MANIFESTS'), trustedDocuments);
   const host = read('HOST') ?? '0.0.0.0';
   const publicUrl = origin('PUBLIC_URL', `http://localhost:${port}`)!;
   const production = read('NODE_ENV') === 'production';
@@ -353,9 +380,11 @@ export function loadConfig(env: Env = process.env): Config {
       notFoundTtlMs: int('NOT_FOUND_TTL_MS', 30_000, 0, 3_600_000),
       sharedTtlMs: int('DECISION_CACHE_SHARED_TTL_MS', 86_400_000, 0, 7 * 86_400_000),
       staleIfErrorMs: int('DECISION_CACHE_STALE_IF_ERROR_MS', 86_400_000, 0, 7 * 86_400_000),
+      mediaTtlMs: int('DECISION_CACHE_MEDIA_TTL_MS', 50 * 60_000, 0, 86_400_000),
       key: key32('DECISION_CACHE_KEY'),
     },
     responseCacheMax: int('RESPONSE_CACHE_MAX', 10_000, 0, 1_000_000),
+    graphqlFastPath: read('GRAPHQL_FAST_PATH') === undefined || bool('GRAPHQL_FAST_PATH'),
     sandboxServer,
     webhookSecrets,
     auth: {
@@ -384,7 +413,8 @@ export function loadConfig(env: Env = process.env): Config {
       maxBodyBytes: int('MAX_BODY_BYTES', 100_000, 1000, 10_000_000),
       maxSessionsPerOperation: int('MAX_SESSIONS_PER_OPERATION', 100, 1, 10_000),
     },
-    trustedDocuments: bool('TRUSTED_DOCUMENTS'),
+    trustedDocuments,
+    trustedDocumentManifests,
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     metricsToken: secret('METRICS_TOKEN', 16),
   };

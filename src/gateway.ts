@@ -1,12 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'graphql-yoga';
 import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
+import { mediaLifetimeMs } from './didit/media-expiry.ts';
 import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
+import { KYC_AML_WORKFLOW_ID } from './sandbox/workflows.ts';
 import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
 import { createAuthenticator } from './core/auth.ts';
 import { createBudget } from './core/budget.ts';
@@ -24,6 +26,7 @@ import { createResponseCache } from './core/response-cache.ts';
 import { DELETED_STATUS, createStatusEvents } from './core/status-events.ts';
 import { createWebhookRoute } from './http/webhooks.ts';
 import { attachWebSocket } from './http/websocket.ts';
+import { loadTrustedDocuments } from './http/graphql/trusted-documents.ts';
 import { createYogaServer, type YogaServer } from './http/graphql/yoga.ts';
 
 export interface StartOptions {
@@ -33,8 +36,8 @@ export interface StartOptions {
   sandbox?: Partial<SandboxOptions>;
   /** Overrides for the Didit client (tests shorten retries and timeouts). */
   didit?: Partial<DiditClientOptions>;
-  /** Trusted documents, hash -> document, for `TRUSTED_DOCUMENTS`. */
-  persistedDocuments?: Record<string, string>;
+  /** Trusted documents, bare hex hash -> document, for `TRUSTED_DOCUMENTS` (instead of the manifests). */
+  persistedDocuments?: Map<string, string>;
   /** Extra envelop plugins for the GraphQL endpoint, after the gateway's own. */
   plugins?: Plugin[];
 }
@@ -63,6 +66,8 @@ const DEMO_TOKEN_LIFETIME = '24h';
  */
 export async function startGateway(config: Config, options: StartOptions = {}): Promise<RunningGateway> {
   const log = createLogger(config.logLevel, options.logDestination);
+  // Read before anything starts: a missing or broken manifest stops the start (ConfigError).
+  const trustedDocuments = config.trustedDocuments ? (options.persistedDocuments ?? readManifests(config)) : undefined;
 
   let sandbox: RunningGateway['sandbox'];
   let didit = config.didit;
@@ -79,7 +84,8 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     });
     const { url } = await instance.listen(config.sandboxServer.port, '127.0.0.1');
     sandbox = { url, instance };
-    didit = { ...didit, authUrl: url, apiUrl: url };
+    // In v3, sessions run the sandbox's KYC + AML workflow unless DIDIT_WORKFLOW_ID names another.
+    didit = { ...didit, authUrl: url, apiUrl: url, defaultWorkflowId: didit.defaultWorkflowId ?? KYC_AML_WORKFLOW_ID };
     // Sandbox mode verifies callers with a secret of its own unless one is configured.
     if (!jwtSecret && !config.auth.jwksUrl) {
       jwtSecret = randomBytes(32).toString('base64url');
@@ -117,6 +123,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const sharedDecisions = startSharedDecisions(config, log);
   const decisionCache = createDecisionCache(client, {
     ...config.decisionCache,
+    maxTtlMs: (decision) => mediaLifetimeMs(decision, config.decisionCache.mediaTtlMs),
     shared: sharedDecisions && {
       store: sharedDecisions,
       // Kept long on the word of webhooks, which drop a session when it changes: without them
@@ -159,13 +166,13 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
   const yoga = await createYogaServer({
     services,
     authenticate,
-    persistedDocuments: config.trustedDocuments ? (options.persistedDocuments ?? loadTrustedDocuments()) : undefined,
+    persistedDocuments: trustedDocuments,
     plugins: options.plugins,
-    graphiql: demoTokens ? { headers: { Authorization: `Bearer ${demoTokens.reviewer}` }, defaultQuery: EXAMPLE_OPERATION } : { defaultQuery: EXAMPLE_OPERATION },
+    graphiql: { defaultQuery: exampleOperations(config.didit.api), ...(demoTokens && { headers: { Authorization: `Bearer ${demoTokens.reviewer}` } }) },
   });
 
   let draining = false;
-  const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook });
+  const webhooks = createWebhookRoute({ secrets: () => webhookSecrets, events, log, onDelivery: metrics.webhook, onDataChanged: (id) => decisionCache.delete(id) });
   const operations = createOperationsRoutes({ services, isDraining: () => draining });
   // 1 MiB socket buffers: with the default 16 kB, a PDF download (64 kB chunks from Didit) waited
   // for 'drain' after every chunk. They fill only as fast as a client falls behind.
@@ -226,9 +233,10 @@ function startSharedDecisions(config: Config, log: Logger): SharedDecisions | un
   return createSharedDecisions({ redisUrl: config.redisUrl, prefix: config.redisKeyPrefix, key: key.bytes(), log });
 }
 
-/** The manifest `npm run codegen` writes from `operations/*.graphql`. */
-function loadTrustedDocuments(): Record<string, string> {
-  return JSON.parse(readFileSync(new URL('./generated/persisted-documents.json', import.meta.url), 'utf8'));
+/** `TRUSTED_DOCUMENTS_MANIFESTS`, or the manifest `npm run codegen` writes from `operations/*.graphql`. */
+function readManifests(config: Config): Map<string, string> {
+  if (config.trustedDocumentManifests) return loadTrustedDocuments(config.trustedDocumentManifests);
+  return loadTrustedDocuments([fileURLToPath(new URL('./generated/persisted-documents.json', import.meta.url))], 'TRUSTED_DOCUMENTS');
 }
 
 async function mintDemoTokens(secret: string, config: Config) {
@@ -243,12 +251,15 @@ async function mintDemoTokens(secret: string, config: Config) {
   return { applicant: await mint(applicantSub, []), applicantSub, reviewer: await mint('sandbox-reviewer', ['reviewer']) };
 }
 
-const EXAMPLE_OPERATION = `# Welcome to the Didit gateway. GraphiQL is signed in as a reviewer (see the Headers tab).
+/** What GraphiQL opens with: operations that run as they are against the sandbox, in either API. */
+export function exampleOperations(api: 'v1' | 'v3'): string {
+  const input = api === 'v1' ? 'callback: "http://localhost:3000/verified", features: [OCR, FACE, AML], vendorData: "user-42"' : 'callback: "http://localhost:3000/verified", vendorData: "user-42"';
+  return `# Welcome to the Didit gateway (Didit ${api}). GraphiQL is signed in as a reviewer (see the Headers tab).
 # 1. Run StartVerification, open session.url and pick an outcome on the sandbox page.
-# 2. Put the session id in ReadDecision's variables and run it.
+# 2. Put the session id in the variables ({"id": "…"}) and run ReadDecision, Approve, Report.
 
 mutation StartVerification {
-  createSession(input: { callback: "http://localhost:3000/verified", features: [OCR, FACE, AML], vendorData: "user-42" }) {
+  createSession(input: { ${input} }) {
     session { id url status }
   }
 }
@@ -276,3 +287,4 @@ mutation Report($id: ID!) {
   generateSessionPdf(sessionId: $id) { url expiresAt }
 }
 `;
+}

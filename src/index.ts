@@ -15,6 +15,11 @@ try {
 }
 
 const gateway = await startGateway(config).catch((error: NodeJS.ErrnoException) => {
+  // What is read at start (trusted-document manifests) fails like the environment: one line.
+  if (error instanceof ConfigError) {
+    process.stderr.write(`Configuration error: ${error.message}\n`);
+    process.exit(1);
+  }
   if (error.code !== 'EADDRINUSE' && error.code !== 'EACCES') throw error;
   // Which of the two ports: the error names the one it could not take.
   const port = (error as { port?: number }).port;

@@ -31,7 +31,9 @@ describe('loadConfig', () => {
       limits: { maxAliases: 15, maxDepth: 8, maxTokens: 2000, maxDirectives: 50, maxBodyBytes: 100_000 },
       pdfLinkTtlSeconds: 300,
       trustedDocuments: false,
+      graphqlFastPath: true,
     });
+    expect(loadConfig({ GRAPHQL_FAST_PATH: 'false' }).graphqlFastPath).toBe(false);
   });
 
   it('shares Didit out by the documented defaults, and takes percentages with or without %', () => {
@@ -115,6 +117,7 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL'],
     [{ PDF_LINK_SECRET: 'short' }, 'PDF_LINK_SECRET'],
     [{ TRUSTED_DOCUMENTS: 'maybe' }, 'TRUSTED_DOCUMENTS'],
+    [{ GRAPHQL_FAST_PATH: 'fast' }, 'GRAPHQL_FAST_PATH'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ MAX_DEPTH: '0' }, 'MAX_DEPTH'],
     [{ SANDBOX_CLIENT_ID: 'has:colon' }, 'SANDBOX_CLIENT_ID'],

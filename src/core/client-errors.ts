@@ -1,5 +1,5 @@
 import { GraphQLError } from 'graphql';
-import { DiditBadRequestError, DiditError, DiditInvalidInputError, DiditRateLimitedError } from '../didit/errors.ts';
+import { DiditError, DiditInvalidInputError, DiditRateLimitedError } from '../didit/errors.ts';
 
 /** The `extensions.code` values clients may see (the public contract), besides GraphQL's own. */
 const PUBLIC_CODES = new Set([
@@ -14,6 +14,12 @@ const PUBLIC_CODES = new Set([
   'GRAPHQL_VALIDATION_FAILED',
   'PERSISTED_QUERY_NOT_FOUND',
   'REQUIRES_DIDIT_V3',
+  'FAILED_PRECONDITION',
+  'CSRF_REFUSED',
+  'BAD_REQUEST',
+  'PAYLOAD_TOO_LARGE',
+  'ROUTE_NOT_FOUND',
+  'INTERNAL_SERVER_ERROR',
 ]);
 
 /** Didit's failure kinds, as the contract names them for clients. */
@@ -24,12 +30,13 @@ function fromDidit(error: DiditError): GraphQLError {
     case 'DIDIT_INVALID_INPUT':
       return coded('BAD_USER_INPUT', error.message, { argument: (error as DiditInvalidInputError).field });
     case 'DIDIT_BAD_REQUEST':
-      // Field messages only: they describe the caller's own request, never anyone's data.
-      return coded('BAD_USER_INPUT', 'Didit rejected the request', { fields: (error as DiditBadRequestError).fieldErrors });
+      // Didit's own words never reach clients; resolvers that know the context say more (see
+      // `refusedChange` in schema/session.ts).
+      return coded('BAD_USER_INPUT', 'Didit refused the request');
     case 'DIDIT_NOT_FOUND':
       return coded('NOT_FOUND', 'Session not found');
     case 'DIDIT_FORBIDDEN':
-      return coded('FORBIDDEN', 'Didit does not allow this on the session in its current state');
+      return coded('FAILED_PRECONDITION', 'Didit does not allow this on the session in its current state');
     case 'DIDIT_RATE_LIMITED':
       return coded('RATE_LIMITED', 'Too many requests to Didit; try again later', {
         retryAfter: (error as DiditRateLimitedError).retryAfter,
@@ -62,6 +69,13 @@ export function toClientError(error: unknown, onMasked: (error: unknown) => void
     return keepPlace(mapped.message, mapped.extensions);
   }
   if (original instanceof GraphQLError) {
+    if (original.extensions?.originalError !== undefined && !original.path) {
+      // Yoga's "invalid JSON" error quotes the body back: the code and message say enough. Its
+      // status (400) stays, including for application/json, where Yoga would otherwise pick 200.
+      const { originalError: _quoted, http, ...extensions } = original.extensions;
+      const { spec: _spec, ...status } = (http ?? {}) as Record<string, unknown>;
+      return keepPlace(original.message, { ...extensions, http: status });
+    }
     const code = original.extensions?.code;
     if (typeof code === 'string' && PUBLIC_CODES.has(code)) {
       return original === graphqlError ? original : keepPlace(original.message, original.extensions);

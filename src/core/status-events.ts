@@ -11,6 +11,14 @@ export interface StatusEvent {
   status: string;
   /** Unix seconds, from the webhook body: orders deliveries for one session. */
   timestamp: number;
+  /** v3, on `Resubmitted`: the steps the applicant is asked to do again, and why. */
+  resubmit?: ResubmitStep[];
+}
+
+export interface ResubmitStep {
+  nodeId: string;
+  feature: string | null;
+  reason: string | null;
 }
 
 /** The status of the last event of a session the gateway erased at Didit. */
@@ -25,6 +33,8 @@ export interface StatusEvents {
   record(event: StatusEvent): Promise<boolean>;
   /** Events for one session on this instance, until the consumer stops. */
   subscribe(sessionId: string): AsyncIterableIterator<StatusEvent>;
+  /** Every session's events on this instance (the reviewers' live queue), until the consumer stops. */
+  subscribeAll(): AsyncIterableIterator<StatusEvent>;
   /** Called for every event this instance receives (the decision cache drops its copy). */
   onEvent(listener: (event: StatusEvent) => void): void;
   /** Subscribers on this instance. */
@@ -35,6 +45,8 @@ export interface StatusEvents {
 }
 
 const STREAM = 'didit-gateway:session-status';
+/** The key of the subscribers of every session (no session id looks like it). */
+const ALL = '*';
 /** Events kept in the stream (about): enough for an instance away for minutes to catch up. */
 const MAX_STREAM_LENGTH = 10_000;
 const SEEN_PREFIX = 'didit-gateway:webhook-seen:';
@@ -91,9 +103,23 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
   const local = new Map<string, Set<Subscriber>>();
   const listeners: Array<(event: StatusEvent) => void> = [];
 
+  /** Subscribers by session id; `ALL` holds those of every session. */
   function dispatch(event: StatusEvent) {
     for (const listener of listeners) listener(event);
     for (const subscriber of local.get(event.sessionId) ?? []) subscriber.push(event);
+    for (const subscriber of local.get(ALL) ?? []) subscriber.push(event);
+  }
+
+  function subscribe(sessionId: string): AsyncIterableIterator<StatusEvent> {
+    return new Repeater<StatusEvent>(async (push, stop) => {
+      let set = local.get(sessionId);
+      if (!set) local.set(sessionId, (set = new Set()));
+      const subscriber: Subscriber = { push: (event) => void push(event), stop: () => stop() };
+      set.add(subscriber);
+      await stop;
+      set.delete(subscriber);
+      if (set.size === 0) local.delete(sessionId);
+    });
   }
 
   let redis: { commands: Redis; reader: Redis } | undefined;
@@ -158,17 +184,8 @@ export function createStatusEvents(options: { redisUrl?: string; log: Logger }):
       queueMicrotask(() => dispatch(event));
       return true;
     },
-    subscribe(sessionId) {
-      return new Repeater<StatusEvent>(async (push, stop) => {
-        let set = local.get(sessionId);
-        if (!set) local.set(sessionId, (set = new Set()));
-        const subscriber: Subscriber = { push: (event) => void push(event), stop: () => stop() };
-        set.add(subscriber);
-        await stop;
-        set.delete(subscriber);
-        if (set.size === 0) local.delete(sessionId);
-      });
-    },
+    subscribe,
+    subscribeAll: () => subscribe(ALL),
     onEvent(listener) {
       listeners.push(listener);
     },
@@ -201,7 +218,9 @@ function parseEvent(text: string | undefined): StatusEvent | undefined {
   try {
     const event = JSON.parse(text ?? '') as StatusEvent | null;
     const valid = typeof event?.sessionId === 'string' && typeof event.status === 'string' && typeof event.timestamp === 'number';
-    return valid ? event : undefined;
+    if (!valid) return undefined;
+    const { sessionId, status, timestamp, resubmit } = event;
+    return { sessionId, status, timestamp, ...(Array.isArray(resubmit) && { resubmit }) };
   } catch {
     return undefined;
   }

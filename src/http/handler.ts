@@ -3,12 +3,18 @@ import { pipeline } from 'node:stream/promises';
 import type { GraphQLError } from 'graphql';
 import { DiditError } from '../didit/errors.ts';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
-import { sendJson } from '../lib/send-json.ts';
+import { sendErrors, sendJson } from '../lib/send-json.ts';
 import type { Authenticate } from '../core/auth.ts';
 import type { Services } from '../core/context.ts';
 import { createGraphqlFastPath } from './graphql/fast-path.ts';
 import { pathnameOf, requestUrl } from '../lib/request-url.ts';
+import { getCORSHeadersByRequestAndOptions } from '@whatwg-node/server';
+import { printSchemaFile } from '../schema/print.ts';
+import { STREAM_ENDPOINT } from './graphql/sse-stream.ts';
 import { corsOptions, type YogaServer } from './graphql/yoga.ts';
+
+/** The SDL, for codegen and tools while developing (production has no introspection, and no this). */
+export const SCHEMA_ENDPOINT = '/graphql/schema.graphql';
 
 export interface HttpHandlerOptions {
   services: Services;
@@ -25,7 +31,15 @@ export interface HttpHandlerOptions {
 export function createHttpHandler(options: HttpHandlerOptions) {
   const { services, yoga, authenticate } = options;
   const { limits } = services.config;
-  const fastPath = createGraphqlFastPath(yoga, services, authenticate, corsOptions(services.config));
+  const cors = corsOptions(services.config);
+  const fastPath = services.config.graphqlFastPath ? createGraphqlFastPath(yoga, services, authenticate, cors) : undefined;
+  const schemaFile = services.config.production ? undefined : serveSchema(printSchemaFile());
+  // Refusals made here carry the CORS headers Yoga would add, so a page can read their code.
+  const refuse = (req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string) => {
+    const view = { method: req.method ?? 'GET', headers: { get: (name: string) => (req.headers[name.toLowerCase()] as string | undefined) ?? null } };
+    const corsHeaders = cors ? getCORSHeadersByRequestAndOptions(view as unknown as Request, cors) : null;
+    sendErrors(res, status, code, message, corsHeaders ?? {});
+  };
 
   return async (req: IncomingMessage, res: ServerResponse) => {
     try {
@@ -33,21 +47,31 @@ export function createHttpHandler(options: HttpHandlerOptions) {
       if (pathname === '/health') return sendJson(res, 200, { status: 'ok' });
       if (pathname.startsWith('/reports/')) return await serveReport(services, req, res, requestUrl(req));
       for (const route of options.routes ?? []) if (await route(req, res, pathname)) return;
-      if (pathname === '/graphql') {
-        if (req.method === 'POST') {
+      if (pathname === '/graphql' || pathname === STREAM_ENDPOINT) {
+        if (req.method === 'POST' || req.method === 'PUT') {
           const length = Number(req.headers['content-length']);
-          if (req.headers['content-length'] === undefined) return sendJson(res, 411, { error: 'Content-Length required' });
-          if (!(length <= limits.maxBodyBytes)) return sendJson(res, 413, { error: `Request body over ${limits.maxBodyBytes} bytes` });
-          if (await fastPath(req, res)) return;
+          if (req.headers['content-length'] === undefined) return refuse(req, res, 411, 'BAD_REQUEST', 'Send the body with a Content-Length header');
+          if (!(length <= limits.maxBodyBytes)) return refuse(req, res, 413, 'PAYLOAD_TOO_LARGE', `The request body is over ${limits.maxBodyBytes} bytes`);
+          if (pathname === '/graphql' && req.method === 'POST' && fastPath && (await fastPath(req, res))) return;
         }
         return await yoga.requestListener(req, res);
       }
-      sendJson(res, 404, { error: 'Not found' });
+      if (pathname === SCHEMA_ENDPOINT && schemaFile) return await schemaFile(req, res);
+      refuse(req, res, 404, 'ROUTE_NOT_FOUND', 'Nothing here: GraphQL is at /graphql');
     } catch (error) {
       services.log.error({ err: error }, 'request failed');
-      if (!res.headersSent) sendJson(res, 500, { error: 'Internal error' });
+      if (!res.headersSent) refuse(req, res, 500, 'INTERNAL_SERVER_ERROR', 'Unexpected error');
       else res.destroy();
     }
+  };
+}
+
+function serveSchema(sdl: string) {
+  const body = Buffer.from(sdl);
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return sendErrors(res, 405, 'BAD_REQUEST', 'Only GET reads the schema', { allow: 'GET, HEAD' });
+    res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, 'cache-control': 'no-cache' });
+    res.end(req.method === 'HEAD' ? undefined : body);
   };
 }
 

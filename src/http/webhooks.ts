@@ -4,7 +4,7 @@ import { isSessionId } from '../didit/session-id.ts';
 import { canonicalJson, signatureMatches, signWebhookBody } from '../didit/webhook-signature.ts';
 import { sendJson } from '../lib/send-json.ts';
 import { readBody } from '../lib/read-body.ts';
-import type { StatusEvents } from '../core/status-events.ts';
+import type { ResubmitStep, StatusEvents } from '../core/status-events.ts';
 
 /** Deliveries whose `X-Timestamp` is further than this from now, either way, are refused. */
 const WEBHOOK_TOLERANCE_SECONDS = 300;
@@ -16,8 +16,10 @@ export interface WebhookOptions {
   secrets: () => readonly string[];
   events: StatusEvents;
   log: Logger;
-  /** Told of every delivery: accepted (new or duplicate) or refused, for metrics. */
-  onDelivery?: (outcome: 'accepted' | 'duplicate' | 'refused' | 'failed') => void;
+  /** Told of every delivery: accepted (new or duplicate), ignored (a v3 event type the gateway does not use), refused, failed, for metrics. */
+  onDelivery?: (outcome: 'accepted' | 'duplicate' | 'ignored' | 'refused' | 'failed') => void;
+  /** A v3 `data.updated` delivery: the session's decision changed without a status change. */
+  onDataChanged?: (sessionId: string) => Promise<void>;
 }
 
 /**
@@ -62,20 +64,24 @@ export function createWebhookRoute(options: WebhookOptions) {
     if (!timestamp || !/^\d{1,12}$/.test(timestamp)) return refuse('missing or malformed X-Timestamp');
     if (Math.abs(Date.now() / 1000 - Number(timestamp)) > WEBHOOK_TOLERANCE_SECONDS) return refuse('stale X-Timestamp');
 
-    let body: unknown;
-    const signature = header(req, 'x-signature');
-    if (secrets.some((secret) => signatureMatches(signature, signWebhookBody(raw, secret)))) {
-      body = parseJson(raw);
-    } else {
-      const v2 = header(req, 'x-signature-v2');
-      if (!v2) return refuse('bad X-Signature');
-      body = parseJson(raw);
-      if (body === undefined) return refuse('bad X-Signature-V2');
-      const canonical = canonicalJson(body);
-      if (!secrets.some((secret) => signatureMatches(v2, signWebhookBody(canonical, secret)))) return refuse('bad X-Signature-V2');
+    const verified = verify(req, raw, secrets);
+    if (typeof verified === 'string') return refuse(verified);
+    const { body, signedBy } = verified;
+
+    const delivery = body as Delivery | undefined;
+    // Didit v3 sends more than status changes; only those and data changes concern the gateway,
+    // and the others are acknowledged so that Didit does not retry them.
+    const type = delivery?.webhook_type;
+    if (type !== undefined && type !== 'status.updated') {
+      if (type === 'data.updated' && isSessionId(delivery?.session_id)) {
+        // The decision changed without a status change (a reviewer edited data): every instance drops it.
+        await options.onDataChanged?.(delivery.session_id.toLowerCase());
+      }
+      options.onDelivery?.('ignored');
+      sendJson(res, 200, { ok: true, ignored: true });
+      return true;
     }
 
-    const delivery = body as { session_id?: unknown; status?: unknown; timestamp?: unknown } | undefined;
     if (
       !delivery ||
       !isSessionId(delivery.session_id) ||
@@ -91,7 +97,13 @@ export function createWebhookRoute(options: WebhookOptions) {
       return true;
     }
 
-    const event = { sessionId: delivery.session_id.toLowerCase(), status: delivery.status, timestamp: delivery.timestamp };
+    if (signedBy === 'simple') {
+      // X-Signature-Simple covers four fields only: nothing else of this body is used (the
+      // decision is read again from Didit, as after every event).
+      log.info('webhook verified by X-Signature-Simple only');
+    }
+    const resubmit = resubmitSteps(delivery.resubmit_info);
+    const event = { sessionId: delivery.session_id.toLowerCase(), status: delivery.status, timestamp: delivery.timestamp, ...(resubmit && { resubmit }) };
     try {
       if (!(await events.record(event))) {
         options.onDelivery?.('duplicate');
@@ -108,6 +120,57 @@ export function createWebhookRoute(options: WebhookOptions) {
     sendJson(res, 200, { ok: true });
     return true;
   };
+}
+
+interface Delivery {
+  session_id?: unknown;
+  status?: unknown;
+  timestamp?: unknown;
+  webhook_type?: unknown;
+  resubmit_info?: unknown;
+}
+
+/**
+ * The body, verified by the strongest signature that matches: `X-Signature` over the raw bytes,
+ * then `X-Signature-V2` over the canonical JSON (Unicode as is, then ASCII-escaped: Didit's docs
+ * disagree), then, as a last resort, `X-Signature-Simple` over `timestamp:session_id:status:webhook_type`.
+ * A string is the reason for refusing.
+ */
+function verify(req: IncomingMessage, raw: Buffer, secrets: readonly string[]): { body: unknown; signedBy: 'raw' | 'v2' | 'simple' } | string {
+  const matches = (signature: string | undefined, bytes: string | Buffer) =>
+    signature !== undefined && secrets.some((secret) => signatureMatches(signature, signWebhookBody(bytes, secret)));
+  if (matches(header(req, 'x-signature'), raw)) return { body: parseJson(raw), signedBy: 'raw' };
+  const v2 = header(req, 'x-signature-v2');
+  const simple = header(req, 'x-signature-simple');
+  if (!v2 && !simple) return 'bad X-Signature';
+  const body = parseJson(raw);
+  if (body === undefined) return 'bad X-Signature-V2';
+  const canonical = canonicalJson(body);
+  if (matches(v2, canonical) || matches(v2, asciiEscaped(canonical))) return { body, signedBy: 'v2' };
+  const fields = body as Delivery;
+  if (simple && matches(simple, `${fields.timestamp}:${fields.session_id}:${fields.status}:${fields.webhook_type}`)) {
+    return { body, signedBy: 'simple' };
+  }
+  return v2 ? 'bad X-Signature-V2' : 'bad X-Signature-Simple';
+}
+
+/** JSON text with every non-ASCII character as `\uXXXX`, as Python's `ensure_ascii` writes it. */
+function asciiEscaped(json: string): string {
+  return json.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** v3's `resubmit_info: {nodes_to_resubmit: [{node_id, feature}], reasons: {node_id: text}}`, checked; undefined otherwise. */
+function resubmitSteps(info: unknown): ResubmitStep[] | undefined {
+  if (!info || typeof info !== 'object') return undefined;
+  const { nodes_to_resubmit: nodes, reasons } = info as { nodes_to_resubmit?: unknown; reasons?: unknown };
+  if (!Array.isArray(nodes)) return undefined;
+  const why = reasons && typeof reasons === 'object' ? (reasons as Record<string, unknown>) : {};
+  return nodes.slice(0, 50).flatMap((node) => {
+    const { node_id: id, feature } = (typeof node === 'string' ? { node_id: node } : (node ?? {})) as { node_id?: unknown; feature?: unknown };
+    if (typeof id !== 'string' || !/^[\w-]{1,100}$/.test(id)) return [];
+    const reason = Object.hasOwn(why, id) ? why[id] : undefined;
+    return [{ nodeId: id, feature: typeof feature === 'string' ? feature.slice(0, 50) : null, reason: typeof reason === 'string' ? reason.slice(0, 500) : null }];
+  });
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

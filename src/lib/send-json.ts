@@ -11,3 +11,11 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   });
   res.end(text);
 }
+
+/**
+ * A refusal before any GraphQL ran (route, size, framing), shaped as a GraphQL response so that
+ * clients read `errors[0].extensions.code` whatever went wrong.
+ */
+export function sendErrors(res: ServerResponse, status: number, code: string, message: string, headers: OutgoingHttpHeaders = {}): void {
+  sendJson(res, status, { errors: [{ message, extensions: { code } }] }, headers);
+}

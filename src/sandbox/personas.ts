@@ -116,9 +116,10 @@ export function buildVerification(input: VerificationInput): Verification {
   if (screened && persona.amlHits.length > 0) warnings.push(AML_WARNING);
   if (flagged && flagged !== 'AML') warnings.push(CHECK_WARNINGS[flagged][input.status as Exclude<FinalStatus, 'Approved'>]);
 
+  const kyc = buildKyc(persona, input, statusOf('OCR'), features.has('NFC'));
   return {
-    kyc: buildKyc(persona, input, statusOf('OCR'), features.has('NFC')),
-    aml: screened ? buildAml(persona, statusOf('AML')) : null,
+    kyc,
+    aml: screened ? buildAml(persona, statusOf('AML'), kyc.full_name) : null,
     face: features.has('FACE') ? buildFace(persona, input, flagged === 'FACE' ? input.status : 'Approved') : null,
     location: buildLocation(persona),
     warnings,
@@ -169,9 +170,30 @@ function buildKyc(persona: Persona, input: VerificationInput, status: string, nf
   return merged;
 }
 
-function buildAml(persona: Persona, status: string): Aml {
-  const best = Math.max(0, ...persona.amlHits.map((hit) => hit.score ?? 0));
-  return { status, total_hits: persona.amlHits.length, score: round2(best * 100), hits: persona.amlHits };
+/**
+ * The screening of the name on the document. With the persona's own name, the seed's hits
+ * verbatim; a name overridden at `complete` scores each hit by how many of its caption's words
+ * it still shares (fewer shared words, lower score), as a screening of another spelling would.
+ * So two sessions of the same watch-listed person can carry the same entry with different scores.
+ */
+function buildAml(persona: Persona, status: string, documentName: string | null): Aml {
+  const own = `${persona.kyc.first_name} ${persona.kyc.last_name}`;
+  const hits =
+    documentName === own
+      ? persona.amlHits
+      : persona.amlHits.map((hit) => {
+          const ratio = sharedWords(documentName, hit.caption) / Math.max(1, sharedWords(own, hit.caption));
+          return { ...hit, score: typeof hit.score === 'number' ? Math.round(hit.score * ratio * 1e4) / 1e4 : hit.score };
+        });
+  const best = Math.max(0, ...hits.map((hit) => hit.score ?? 0));
+  return { status, total_hits: hits.length, score: round2(best * 100), hits };
+}
+
+/** Words of `name` found in `caption`, ignoring case. */
+function sharedWords(name: string | null, caption: string | null | undefined): number {
+  const words = (text: string | null | undefined) => new Set((text ?? '').toLowerCase().split(/\s+/).filter(Boolean));
+  const captionWords = words(caption);
+  return [...words(name)].filter((word) => captionWords.has(word)).length;
 }
 
 function buildFace(persona: Persona, input: VerificationInput, status: string): Face {

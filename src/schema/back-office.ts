@@ -5,7 +5,7 @@ import { MAX_COMMENT_LENGTH } from '../didit/checks.ts';
 import type { Workflow as WireWorkflow } from '../didit/types.ts';
 import { builder } from './builder.ts';
 import { SessionStatus } from './enums.ts';
-import { Session, badInput, checkSessionId, loadVisibleSession, type SessionSource } from './session.ts';
+import { Session, badInput, checkSessionId, loadVisibleSession, refusedChange, type SessionSource } from './session.ts';
 
 /**
  * The back office on Didit's v3 API: search, resubmission, erasure, reviews and workflows.
@@ -213,7 +213,16 @@ builder.mutationFields((t) => ({
         emailAddress: input.emailAddress ?? undefined,
         emailLanguage: input.emailLanguage ?? undefined,
         nodesToResubmit: input.steps?.map((step) => ({ node_id: step.nodeId, ...(step.feature != null && { feature: step.feature }) })),
-      });
+      }).catch((error: unknown) =>
+        refusedChange(ctx, id, error, 'Nothing to resubmit: a session can be resubmitted once the applicant has finished it, not twice in a row, and with a step to redo (name them in input.steps)', {
+          nodes_to_resubmit: 'input.steps',
+          email_address: 'input.emailAddress',
+          email_language: 'input.emailLanguage',
+          send_email: 'input.sendEmail',
+          comment: 'input.comment',
+          new_status: 'input.status',
+        }),
+      );
       await ctx.services.decisionCache.delete(id);
       ctx.decisionLoader.clear(id);
       return { session: await loadVisibleSession(ctx, id) };
@@ -232,7 +241,11 @@ builder.mutationFields((t) => ({
       }
       // Didit shows every review as made by our API key: the reviewer's own id travels in the comment.
       const signed = `${input.comment ? `${input.comment}\n` : ''}(reviewer: ${caller.sub})`;
-      await ctx.services.didit.addReview(id, { status: input.status, comment: signed });
+      await ctx.services.didit
+        .addReview(id, { status: input.status, comment: signed })
+        .catch((error: unknown) =>
+          refusedChange(ctx, id, error, 'A review can be added once the applicant has finished the session', { new_status: 'input.status', comment: 'input.comment' }),
+        );
       ctx.services.log.info({ sessionId: id, reviewer: reviewerRef(caller.sub), status: input.status }, 'session reviewed');
       await ctx.services.decisionCache.delete(id);
       ctx.decisionLoader.clear(id);

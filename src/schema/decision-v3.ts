@@ -1,6 +1,6 @@
 import type * as Wire from '../didit/types.ts';
 import { builder } from './builder.ts';
-import { Aml, Decision, Kyc, Location, forReviewers, warnOf } from './decision.ts';
+import { Aml, Decision, Kyc, Location, amlOf, forReviewers, warnOf } from './decision.ts';
 import { CheckStatus, toCheckStatus } from './enums.ts';
 import { asDate, asDateTime, asUrl } from './scalars.ts';
 
@@ -105,7 +105,7 @@ builder.objectFields(Decision, (t) => ({
   poaVerifications: t.field({ type: [ProofOfAddress], description: 'v3. Owner or reviewer.', resolve: (d) => steps(d.v3?.poa_verifications) }),
   phoneVerifications: t.field({ type: [PhoneVerification], description: 'v3. Owner or reviewer.', resolve: (d) => steps(d.v3?.phone_verifications) }),
   emailVerifications: t.field({ type: [EmailVerification], description: 'v3. Owner or reviewer.', resolve: (d) => steps(d.v3?.email_verifications) }),
-  amlScreenings: t.field({ type: [Aml], description: 'v3. Reviewers only.', resolve: (d, _, ctx) => forReviewers(ctx, steps(d.v3?.aml_screenings), null) }),
+  amlScreenings: t.field({ type: [Aml], description: 'v3. Reviewers only.', resolve: (d, _, ctx) => forReviewers(ctx, steps(d.v3?.aml_screenings)?.flatMap((a) => amlOf(d, a) ?? []) ?? null, null) }),
   ipAnalyses: t.field({ type: [Location], description: 'v3. Reviewers only.', resolve: (d, _, ctx) => forReviewers(ctx, steps(d.v3?.ip_analyses), null) }),
   databaseValidations: t.field({
     type: [DatabaseValidation],

@@ -69,33 +69,70 @@ Kyc.implement({
   },
 });
 
-export const AmlHit = builder.objectRef<Wire.AmlHit>('AmlHit');
+/** A watch-list hit and the identity it has in this session's screening. */
+export interface AmlHitSource {
+  hit: Wire.AmlHit;
+  key: string;
+}
+
+/** An AML screening and the session it belongs to (hits are identified within it). */
+export interface AmlSource {
+  screening: Wire.Aml;
+  sessionId: string;
+}
+
+/** The screening of a decision's session, ready for `Aml`; null when there is none. */
+export const amlOf = (d: Wire.Decision, screening: Wire.Aml | null | undefined): AmlSource | null => {
+  const value = obj(screening);
+  return value && { screening: value, sessionId: d.session_id.toLowerCase() };
+};
+
+export const AmlHit = builder.objectRef<AmlHitSource>('AmlHit');
 AmlHit.implement({
-  description: 'One watch-list entry that resembles the applicant.',
+  description: 'One watch-list entry that resembles the applicant, as screened in one session.',
   fields: (t) => ({
-    id: t.id({ nullable: false, resolve: (h) => String(h.id) }),
-    match: t.boolean({ resolve: (h) => bool(h.match) }),
-    score: t.float({ description: 'From 0 to 1.', resolve: (h) => num(h.score) }),
-    target: t.boolean({ resolve: (h) => bool(h.target) }),
-    caption: t.string({ resolve: (h) => str(h.caption) }),
-    datasets: t.stringList({ nullable: false, resolve: (h) => list(h.datasets).filter((d) => typeof d === 'string') }),
-    features: t.field({ type: 'JSON', resolve: (h) => h.features ?? null }),
-    properties: t.field({ type: 'JSON', resolve: (h) => h.properties ?? null }),
-    firstSeen: t.field({ type: 'DateTime', resolve: (h) => asDateTime(h.first_seen) }),
-    lastSeen: t.field({ type: 'DateTime', resolve: (h) => asDateTime(h.last_seen) }),
-    lastChange: t.field({ type: 'DateTime', resolve: (h) => asDateTime(h.last_change) }),
+    id: t.id({
+      nullable: false,
+      description:
+        "This hit in this session's screening (opaque): the same watch-list entry screened in two sessions is two hits, each with its own score. The entry itself is `entityId`.",
+      resolve: (h) => h.key,
+    }),
+    entityId: t.id({ nullable: false, description: "The watch-list entry's own id (the same in every session that hits it).", resolve: (h) => String(h.hit.id) }),
+    match: t.boolean({ resolve: ({ hit }) => bool(hit.match) }),
+    score: t.float({ description: 'From 0 to 1.', resolve: ({ hit }) => num(hit.score) }),
+    target: t.boolean({ resolve: ({ hit }) => bool(hit.target) }),
+    caption: t.string({ resolve: ({ hit }) => str(hit.caption) }),
+    datasets: t.stringList({ nullable: false, resolve: ({ hit }) => list(hit.datasets).filter((d) => typeof d === 'string') }),
+    features: t.field({ type: 'JSON', resolve: ({ hit }) => hit.features ?? null }),
+    properties: t.field({ type: 'JSON', resolve: ({ hit }) => hit.properties ?? null }),
+    firstSeen: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.first_seen) }),
+    lastSeen: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.last_seen) }),
+    lastChange: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.last_change) }),
   }),
 });
 
-export const Aml = builder.objectRef<Wire.Aml>('Aml');
+export const Aml = builder.objectRef<AmlSource>('Aml');
 Aml.implement({
   description: 'Anti-money-laundering screening (sanctions, PEP, adverse media). Reviewers only.',
   fields: (t) => ({
-    nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (a) => str(a.node_id) }),
-    status: t.field({ type: CheckStatus, resolve: (a, _, ctx) => toCheckStatus(a.status, warnOf(ctx)) }),
-    totalHits: t.int({ nullable: false, resolve: (a) => (Number.isSafeInteger(a.total_hits) ? a.total_hits : list(a.hits).length) }),
-    score: t.float({ description: 'From 0 to 100: the highest hit.', resolve: (a) => num(a.score) }),
-    hits: t.field({ type: [AmlHit], nullable: false, resolve: (a) => list(a.hits).filter((h) => obj(h) && h.id != null) }),
+    nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (a) => str(a.screening.node_id) }),
+    status: t.field({ type: CheckStatus, resolve: (a, _, ctx) => toCheckStatus(a.screening.status, warnOf(ctx)) }),
+    totalHits: t.int({
+      nullable: false,
+      resolve: ({ screening: a }) => (Number.isSafeInteger(a.total_hits) ? a.total_hits : list(a.hits).length),
+    }),
+    score: t.float({ description: 'From 0 to 100: the highest hit.', resolve: (a) => num(a.screening.score) }),
+    hits: t.field({
+      type: [AmlHit],
+      nullable: false,
+      resolve: ({ screening, sessionId }) => {
+        // A v3 workflow may screen twice: each step's hits are its own.
+        const scope = typeof screening.node_id === 'string' ? `${sessionId}:${screening.node_id}` : sessionId;
+        return list(screening.hits)
+          .filter((h) => obj(h) && h.id != null)
+          .map((hit) => ({ hit, key: `${scope}:${String(hit.id)}` }));
+      },
+    }),
   }),
 });
 
@@ -230,6 +267,11 @@ export const Decision = builder.objectRef<Wire.Decision>('Decision');
 Decision.implement({
   description: "Didit's verdict on a session and the evidence behind it.",
   fields: (t) => ({
+    id: t.id({
+      nullable: false,
+      description: "The session's id: a session has one decision (Didit's latest), so it is the decision's identity too (for client caches).",
+      resolve: (d) => d.session_id.toLowerCase(),
+    }),
     sessionId: t.id({ nullable: false, resolve: (d) => d.session_id }),
     sessionNumber: t.int({ resolve: (d) => (Number.isSafeInteger(d.session_number) ? d.session_number : null) }),
     sessionUrl: t.field({ type: 'URL', resolve: (d) => asUrl(d.session_url) }),
@@ -246,7 +288,7 @@ Decision.implement({
     aml: t.field({
       type: Aml,
       description: 'Reviewers only (never shown to the applicant: no tipping off).',
-      resolve: (d, _, ctx) => forReviewers(ctx, obj(d.aml), null),
+      resolve: (d, _, ctx) => forReviewers(ctx, amlOf(d, d.aml), null),
     }),
     location: t.field({ type: Location, description: 'Reviewers only.', resolve: (d, _, ctx) => forReviewers(ctx, obj(d.location), null) }),
     warnings: t.field({

@@ -1,9 +1,24 @@
 import { readsSessions } from '../core/session-count.ts';
-import { stage, type StatusEvent } from '../core/status-events.ts';
+import { DELETED_STATUS, stage, type ResubmitStep as ResubmitStepEvent, type StatusEvent } from '../core/status-events.ts';
+import { requireReviewer } from '../core/access.ts';
+import { Repeater } from 'graphql-yoga';
 import { builder } from './builder.ts';
 import { warnOf } from './decision.ts';
 import { SessionStatus, toSessionStatus } from './enums.ts';
+
+/** A status as Didit spells it, from the enum name ("IN_REVIEW" -> "In Review"). */
+const diditStatus = (name: string) => name.toLowerCase().replace(/(^|_)(\w)/g, (_, sep: string, c: string) => (sep ? ' ' : '') + c.toUpperCase());
 import { Session, checkSessionId, loadVisibleSession } from './session.ts';
+
+const ResubmitStep = builder.objectRef<ResubmitStepEvent>('ResubmitStep');
+ResubmitStep.implement({
+  description: 'A step the applicant is asked to do again (Didit v3).',
+  fields: (t) => ({
+    nodeId: t.exposeString('nodeId', { nullable: false }),
+    feature: t.exposeString('feature'),
+    reason: t.exposeString('reason'),
+  }),
+});
 
 const SessionStatusEvent = builder.objectRef<StatusEvent>('SessionStatusEvent');
 SessionStatusEvent.implement({
@@ -16,10 +31,17 @@ SessionStatusEvent.implement({
       resolve: (e, _, ctx) => toSessionStatus(e.status, warnOf(ctx)),
     }),
     occurredAt: t.field({ type: 'DateTime', nullable: false, resolve: (e) => new Date(e.timestamp * 1000).toISOString() }),
+    resubmittedSteps: t.field({
+      type: [ResubmitStep],
+      description: 'On RESUBMITTED (Didit v3): the steps to do again, and why.',
+      resolve: (e) => e.resubmit ?? null,
+    }),
     session: t.field({
       type: Session,
-      description: 'The session read afresh for the subscriber, under the same access rules as `session`.',
+      description:
+        'The session read afresh for the subscriber, under the same access rules as `session` (null after DELETED). Select what your cache shows (e.g. `status decision { … }`) so that one event updates it.',
       resolve: async (e, _, ctx) => {
+        if (e.status === DELETED_STATUS) return null;
         // Read because Didit sent a webhook, not because the subscriber asked: not charged to the
         // subscriber's share (Didit's own pace still applies), and the shared decision cache makes
         // it one read for all the session's subscribers. The subscription-long loader is bypassed.
@@ -43,14 +65,68 @@ builder.subscriptionField('sessionStatusChanged', (t) =>
     type: SessionStatusEvent,
     nullable: false,
     description:
-      'Changes of one session, fed by Didit webhooks: each change once, never an older status after a newer one. Nothing is sent on subscribe: read the current status with a query. Owner or reviewer.',
-    args: { sessionId: t.arg.id({ required: true }) },
+      'Changes of one session, fed by Didit webhooks: each change once, never an older status after a newer one; DELETED is the last. With `includeCurrent`, the session as it stands comes first. Owner or reviewer.',
+    args: {
+      sessionId: t.arg.id({ required: true }),
+      includeCurrent: t.arg.boolean({ defaultValue: false, description: 'Start with the current status, so there is no need to subscribe and then query.' }),
+    },
     extensions: readsSessions((args: { sessionId: string }) => [args.sessionId]),
-    subscribe: async (_, { sessionId }, ctx) => {
-      // Same rules as `session`: someone else's session is NOT_FOUND, before anything is held.
-      const { id } = await loadVisibleSession(ctx, checkSessionId(sessionId, 'sessionId'));
-      return ctx.services.events.subscribe(id);
+    subscribe: async (_, { sessionId, includeCurrent }, ctx) => {
+      const id = checkSessionId(sessionId, 'sessionId');
+      // Subscribed before the read, so that no change between the two is missed.
+      const live = ctx.services.events.subscribe(id);
+      try {
+        // Same rules as `session`: someone else's session is NOT_FOUND, before anything is held.
+        const { decision } = await loadVisibleSession(ctx, id);
+        const current = includeCurrent && decision ? { sessionId: id, status: decision.status, timestamp: Math.floor(Date.now() / 1000) } : undefined;
+        return untilDeleted(live, current);
+      } catch (error) {
+        await live.return?.();
+        throw error;
+      }
     },
     resolve: (event) => event,
   }),
 );
+
+builder.subscriptionField('reviewQueue', (t) =>
+  t.field({
+    type: SessionStatusEvent,
+    nullable: false,
+    description:
+      "Every session's status changes, across all instances (the back office's live queue), optionally only those reaching one of `statuses` (e.g. [IN_REVIEW]). Reviewers only.",
+    args: { statuses: t.arg({ type: [SessionStatus] }) },
+    subscribe: (_, { statuses }, ctx) => {
+      requireReviewer(ctx.caller);
+      const wanted = statuses?.length ? new Set(statuses.map(diditStatus)) : undefined;
+      return filtered(ctx.services.events.subscribeAll(), (event) => !wanted || wanted.has(event.status));
+    },
+    resolve: (event) => event,
+  }),
+);
+
+/**
+ * The events, starting with `first`, ending after DELETED; a live event no newer than `first` is not
+ * repeated. A Repeater, not an async generator: a client leaving must end `live` at once, even while
+ * it waits for an event (a generator would wait for that event before running its `finally`).
+ */
+function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEvent | undefined): AsyncIterableIterator<StatusEvent> {
+  return new Repeater<StatusEvent>(async (push, stop) => {
+    void stop.then(() => live.return?.());
+    if (first) await push(first);
+    for await (const event of live) {
+      if (first && event.status === first.status && event.timestamp <= first.timestamp) continue;
+      await push(event);
+      if (event.status === DELETED_STATUS) break;
+    }
+    stop();
+  });
+}
+
+function filtered(live: AsyncIterableIterator<StatusEvent>, keep: (event: StatusEvent) => boolean): AsyncIterableIterator<StatusEvent> {
+  return new Repeater<StatusEvent>(async (push, stop) => {
+    void stop.then(() => live.return?.());
+    for await (const event of live) if (keep(event)) await push(event);
+    stop();
+  });
+}

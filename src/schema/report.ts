@@ -2,7 +2,9 @@ import { requireReviewer } from '../core/access.ts';
 import { payerOf } from '../core/budget.ts';
 import { readsSessions } from '../core/session-count.ts';
 import { builder } from './builder.ts';
-import { badInput, checkSessionId, loadVisibleSession } from './session.ts';
+import { warnOf } from './decision.ts';
+import { toSessionStatus } from './enums.ts';
+import { checkSessionId, failedPrecondition, loadVisibleSession } from './session.ts';
 
 /** Didit renders a report only for sessions in these states (v3 adds Kyc Expired); it answers 403 for the others. */
 const REPORTABLE = { v1: new Set(['Approved', 'Declined', 'In Review']), v3: new Set(['Approved', 'Declined', 'In Review', 'Kyc Expired']) };
@@ -29,7 +31,9 @@ builder.mutationField('generateSessionPdf', (t) =>
       const { id, decision } = await loadVisibleSession(ctx, checkSessionId(sessionId, 'sessionId'));
       const reportable = REPORTABLE[ctx.services.didit.api];
       if (!reportable.has(decision!.status)) {
-        throw badInput(`The report exists once the session is ${[...reportable].join(', ')}`, { argument: 'sessionId' });
+        const status = toSessionStatus(decision!.status, warnOf(ctx));
+        const states = [...reportable].map((name) => toSessionStatus(name, warnOf(ctx))).join(', ');
+        throw failedPrecondition(`The report exists once the session is ${states}; this session is ${status}`, { status });
       }
       return ctx.services.pdfLinks.create(id, payerOf(caller));
     },

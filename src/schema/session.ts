@@ -1,6 +1,6 @@
 import { GraphQLError } from 'graphql';
 import { MAX_COMMENT_LENGTH, MAX_VENDOR_DATA_LENGTH } from '../didit/checks.ts';
-import { DiditNotFoundError } from '../didit/errors.ts';
+import { DiditBadRequestError, DiditForbiddenError, DiditNotFoundError } from '../didit/errors.ts';
 import { isSessionId } from '../didit/session-id.ts';
 import type { CreateSessionResponse, SessionRow, Decision as WireDecision } from '../didit/types.ts';
 import { canSee, notFound, requireCaller, requireReviewer } from '../core/access.ts';
@@ -34,6 +34,45 @@ function definedOnly<T extends object>(value: T): { [K in keyof T]?: NonNullable
 
 export function badInput(message: string, extensions: Record<string, unknown> = {}): GraphQLError {
   return new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT', ...extensions } });
+}
+
+/** Didit refused because of where the session stands: our own message, with its current status. */
+export function failedPrecondition(message: string, extensions: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: 'FAILED_PRECONDITION', ...extensions } });
+}
+
+/** Keys of a Didit 400 body that name no field of the request (the session's state is refused). */
+const NOT_A_FIELD = new Set(['detail', 'non_field_errors', 'error', 'message']);
+
+/**
+ * Didit's refusal (400 or 403) of a change to a session, in our words: Didit's text never reaches
+ * the client. A refusal that names fields of the request is about the caller's input
+ * (BAD_USER_INPUT naming our arguments); one that names none is about the session's state
+ * (FAILED_PRECONDITION with `refused` and the status read afresh, also as `extensions.status`).
+ * Any other error is thrown as it is, for the generic translation (core/client-errors.ts).
+ */
+export async function refusedChange(
+  ctx: GatewayContext,
+  id: string,
+  error: unknown,
+  refused: string,
+  argumentsByField: Record<string, string>,
+): Promise<never> {
+  if (!(error instanceof DiditBadRequestError || error instanceof DiditForbiddenError)) throw error;
+  const fields = error instanceof DiditBadRequestError ? Object.keys(error.fieldErrors).filter((key) => !NOT_A_FIELD.has(key)) : [];
+  if (fields.length > 0) {
+    const names = fields.map((field) => argumentsByField[field]).filter((name): name is string => name !== undefined);
+    if (names.length === 0) throw badInput('Didit refused the request');
+    throw badInput(`Didit refused ${names.join(', ')}`, { argument: names[0] });
+  }
+  // The state Didit saw: read again, since the cached copy may be what misled the caller.
+  await ctx.services.decisionCache.delete(id);
+  ctx.decisionLoader.clear(id);
+  const current = await loadVisibleSession(ctx, id).then(
+    (session) => toSessionStatus(session.decision?.status, warnOf(ctx)),
+    () => undefined,
+  );
+  throw failedPrecondition(current ? `${refused}; this session is ${current}` : refused, current ? { status: current } : {});
 }
 
 export function checkSessionId(id: string, argument = 'id'): string {
@@ -286,7 +325,14 @@ builder.mutationFields((t) => ({
       if (input.comment != null && input.comment.length > MAX_COMMENT_LENGTH) {
         throw badInput(`The comment is at most ${MAX_COMMENT_LENGTH} characters`, { argument: 'input.comment' });
       }
-      await ctx.services.didit.updateStatus(id, { status: input.status, comment: input.comment ?? undefined });
+      await ctx.services.didit
+        .updateStatus(id, { status: input.status, comment: input.comment ?? undefined })
+        .catch((error: unknown) =>
+          refusedChange(ctx, id, error, 'A session can be approved or declined once the applicant has finished it', {
+            new_status: 'input.status',
+            comment: 'input.comment',
+          }),
+        );
       await ctx.services.decisionCache.delete(id);
       ctx.decisionLoader.clear(id);
       return { session: await loadVisibleSession(ctx, id) };

@@ -1,80 +1,17 @@
 /**
  * The two pages a person opens in a real browser: GraphiQL on the gateway, and the applicant's
- * page on the sandbox. Driven with playwright-core through Debian's Chromium (`apt-get install
- * chromium`); nothing is downloaded, and the browser may only talk to 127.0.0.1.
+ * page on the sandbox, in headless Chromium that may only talk to 127.0.0.1 (test/support/browser.ts).
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, expect, it, vi } from 'vitest';
+import { BROWSER_TIMEOUT as TIMEOUT, createTestBrowser } from '../support/browser.ts';
 import { startTestGateway } from '../support/gateway.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse, type LiveSubscription } from '../support/subscriptions.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  // Even with the flags above, Chromium looks up accounts.google.com and update.googleapis.com
-  // at start and content-autofill.googleapis.com on GraphiQL: refuse every name but 127.0.0.1,
-  // so that no lookup nor connection leaves the machine.
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
-];
-// Chromium starts slowly on a small machine, and GraphiQL is a 9 MB page.
-const TIMEOUT = 60_000;
+const browser = createTestBrowser();
+const { offHost } = browser;
+const openPage = () => browser.openPage();
 
-let profile: string | undefined;
-let launching: Promise<BrowserContext> | undefined;
-/** Every request a page tried to send somewhere other than 127.0.0.1 (all were refused). */
-const offHost: string[] = [];
-
-/**
- * One browser for both tests, started by the first that needs it: without Chromium each test
- * fails with the reason (a failing beforeAll would only mark them skipped).
- */
-function browser(): Promise<BrowserContext> {
-  launching ??= (async () => {
-    if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`);
-    profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
-    // A persistent context is how Playwright takes our own, fresh --user-data-dir.
-    const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
-    // data: and blob: URLs (GraphiQL's favicon and editor workers) never reach the network or a route.
-    await context.route(
-      (url) => url.protocol !== 'data:' && url.protocol !== 'blob:' && url.hostname !== '127.0.0.1',
-      (route) => {
-        offHost.push(route.request().url());
-        return route.abort('blockedbyclient');
-      },
-    );
-    return context;
-  })();
-  return launching;
-}
-
-afterAll(async () => {
-  try {
-    await (await launching?.catch(() => undefined))?.close();
-  } finally {
-    if (profile) rmSync(profile, { recursive: true, force: true });
-  }
-}, TIMEOUT);
-
-/** A fresh tab that records what went wrong in it. */
-async function openPage(): Promise<{ page: Page; problems: string[] }> {
-  const page = await (await browser()).newPage();
-  const problems: string[] = [];
-  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
-  page.on('console', (message) => {
-    if (message.type() === 'error') problems.push(`console: ${message.text()}`);
-  });
-  return { page, problems };
-}
+afterAll(() => browser.close(), TIMEOUT);
 
 /**
  * Monaco renders spaces as non-breaking ones, joins its lines without a break and wraps long ones

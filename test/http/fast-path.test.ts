@@ -1,7 +1,8 @@
-import type { Plugin } from 'graphql-yoga';
+import { GraphQLError } from 'graphql';
+import { processRegularResult, type Plugin } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import persisted from '../../src/generated/persisted-documents.json' with { type: 'json' };
-import { jsonMediaType } from '../../src/http/graphql/fast-path.ts';
+import { jsonMediaType, resultProcessorMismatch } from '../../src/http/graphql/fast-path.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
 
 /**
@@ -137,7 +138,8 @@ describe('the JSON fast path in production, with trusted documents', () => {
   });
   afterAll(() => gw.close());
 
-  const [hash] = Object.keys(persisted);
+  // A query of the manifest (a subscription's answer would be a stream).
+  const [hash] = Object.entries(persisted).find(([, text]) => text.startsWith('query SessionStatus('))!;
   const persistedQuery = (sha256Hash: string) => ({ extensions: { persistedQuery: { version: 1, sha256Hash } } });
 
   it.each([
@@ -178,5 +180,44 @@ describe('an operation that fails after it ran', () => {
     expect(fast.body).toEqual({ errors: [{ message: 'Unexpected error', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] });
     expect(fast).toEqual(yoga);
     expect(gw.logs.lines.filter((line) => line.includes('unexpected error while executing an operation'))).toHaveLength(2);
+  });
+});
+
+describe('what the fast path relies on from Yoga (checked at every start)', () => {
+  type Processor = NonNullable<Parameters<typeof resultProcessorMismatch>[0]>;
+  type Built = { body: string; init: { status: number; headers: Record<string, string> } };
+  const real = processRegularResult as unknown as Processor;
+  const rebuilt = (fetchAPI: never, body: string, init: object) => new (fetchAPI as { Response: new (body: string, init: object) => unknown }).Response(body, init);
+
+  it('holds for the installed graphql-yoga: an upgrade must keep it (versions pinned in package.json)', () => {
+    expect(resultProcessorMismatch()).toBeNull();
+  });
+
+  it.each<[string, Processor]>([
+    ['the answer comes as a promise', (result, fetchAPI, mediaType) => Promise.resolve(real(result, fetchAPI, mediaType))],
+    [
+      'the headers come as a Headers object',
+      (result, fetchAPI, mediaType) => {
+        const { body, init } = real(result, fetchAPI, mediaType) as Built;
+        return rebuilt(fetchAPI, body, { ...init, headers: new Headers(init.headers) });
+      },
+    ],
+    [
+      "an error's HTTP status and headers are left out",
+      (result, fetchAPI, mediaType) =>
+        real({ ...result, errors: result.errors?.map((error) => new GraphQLError(error.message, { extensions: { code: error.extensions.code } })) }, fetchAPI, mediaType),
+    ],
+    [
+      'the body keeps the internal http extension',
+      (result, fetchAPI, mediaType) => rebuilt(fetchAPI, JSON.stringify(result), (real(result, fetchAPI, mediaType) as Built).init),
+    ],
+    [
+      'it throws',
+      () => {
+        throw new Error('boom');
+      },
+    ],
+  ])('is found broken when %s', (_name, processor) => {
+    expect(resultProcessorMismatch(processor)).toEqual(expect.any(String));
   });
 });

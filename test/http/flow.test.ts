@@ -145,7 +145,7 @@ describe('PDF links', () => {
   it('refuses a link for a session that is not finished at creation time', async () => {
     const fresh = await createSession();
     const result = await gw.run(reviewer, GenerateSessionPdfDocument, { sessionId: fresh.id });
-    expect(codes(result)).toEqual(['BAD_USER_INPUT']);
+    expect(codes(result)).toEqual(['FAILED_PRECONDITION']);
   });
 });
 

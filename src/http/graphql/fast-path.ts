@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getCORSHeadersByRequestAndOptions, sendNodeResponse, type CORSOptions } from '@whatwg-node/server';
-import type { ExecutionResult } from 'graphql';
+import { GraphQLError, type ExecutionResult } from 'graphql';
 import { processRegularResult, type GraphQLParams } from 'graphql-yoga';
 import type { Caller } from '../../core/access.ts';
 import type { Authenticate } from '../../core/auth.ts';
@@ -42,6 +42,41 @@ class Captured {
   ) {}
 }
 const captureFetchAPI = { Response: Captured } as never;
+
+type ResultProcessor = (result: ExecutionResult, fetchAPI: never, mediaType: MediaType) => unknown;
+
+/**
+ * `processRegularResult` is Yoga's internal serialiser, not a public API: the path relies on it
+ * building `new fetchAPI.Response(jsonText, { status, headers })` at once, with the status and
+ * headers that errors' `http` extensions ask for. Yoga and @whatwg-node/server are pinned to exact
+ * versions for it (package.json), and test/http/fast-path.test.ts compares the path with Yoga
+ * answer for answer before any upgrade. Run at start on two tiny results; returns what differs,
+ * or null when the contract holds.
+ */
+export function resultProcessorMismatch(processResult: ResultProcessor = processRegularResult as ResultProcessor): string | null {
+  const limited = new GraphQLError('limited', { extensions: { code: 'RATE_LIMITED', http: { status: 429, spec: true, headers: { 'Retry-After': '3' } } } });
+  const samples: Array<[ExecutionResult, MediaType, number, Record<string, string>, string]> = [
+    [{ data: { ok: true } }, 'application/json', 200, {}, '{"data":{"ok":true}}'],
+    [{ errors: [limited] }, 'application/json', 200, { 'Retry-After': '3' }, '{"errors":[{"message":"limited","extensions":{"code":"RATE_LIMITED"}}]}'],
+    [{ errors: [limited] }, 'application/graphql-response+json', 429, { 'Retry-After': '3' }, '{"errors":[{"message":"limited","extensions":{"code":"RATE_LIMITED"}}]}'],
+  ];
+  for (const [result, mediaType, status, headers, body] of samples) {
+    let answer: unknown;
+    try {
+      answer = processResult(result, captureFetchAPI, mediaType);
+    } catch (error) {
+      return `it throws (${(error as Error).message})`;
+    }
+    if (!(answer instanceof Captured)) return 'it no longer returns the Response it builds with the given fetch API, at once';
+    if (answer.body !== body) return `its body for ${JSON.stringify(result)} is ${JSON.stringify(answer.body)}`;
+    const expected = { 'Content-Type': `${mediaType}; charset=utf-8`, ...headers };
+    const sorted = (record: object) => JSON.stringify(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
+    if (answer.init.status !== status || !isObject(answer.init.headers) || sorted(answer.init.headers) !== sorted(expected)) {
+      return `it answers ${mediaType} with ${JSON.stringify(answer.init)}, not ${JSON.stringify({ status, headers: expected })}`;
+    }
+  }
+  return null;
+}
 
 const PARAM_KEYS = new Set(['query', 'operationName', 'variables', 'extensions']);
 const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -94,9 +129,18 @@ class RequestView {
  * caches, rate limit, masking, metrics) and Yoga's own result serialisation, over plain node
  * HTTP. Anything else (GET, SSE, other content types, odd bodies, a failing params hook) goes to
  * Yoga unchanged, so both paths answer alike.
+ *
+ * Undefined when Yoga's serialiser no longer keeps the contract the path relies on: every
+ * request then goes through Yoga, which answers right whatever changed (a slower gateway, with a
+ * warning, rather than one that refuses to start or answers wrong).
  */
 export function createGraphqlFastPath(yoga: YogaServer, services: Services, authenticate: Authenticate, cors: CORSOptions | false) {
   const { responses, decisionCache, rateLimit, metrics, log } = services;
+  const mismatch = resultProcessorMismatch();
+  if (mismatch) {
+    log.warn(`JSON fast path off: graphql-yoga's processRegularResult changed (${mismatch}); every request goes through Yoga`);
+    return undefined;
+  }
 
   const viaYoga = async (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
     const headers = new Headers();

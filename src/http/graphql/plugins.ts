@@ -205,3 +205,27 @@ export function useOperationObserver(log: Logger, metrics: Metrics): Plugin {
     },
   };
 }
+
+/** Body types a browser sends cross-site without asking first (a "simple" request). */
+const SIMPLE_CONTENT_TYPES = ['application/x-www-form-urlencoded', 'multipart/form-data', 'text/plain'];
+
+/**
+ * CSRF prevention: a request a browser could send from any page without a CORS preflight (a GET,
+ * or a form-like POST) runs only when it carries a header no such request can: one of `headers`
+ * (a custom header), or, on a GET, the caller's `Authorization` (so urql's and Apollo's GET
+ * queries work as shipped; a page can only set it after a preflight). JSON bodies are preflighted
+ * anyway. The refusal is a GraphQL error with a code (403, CSRF_REFUSED).
+ */
+export function useCsrfPrevention(headers: string[]): Plugin {
+  return {
+    onRequestParse({ request }) {
+      const type = request.headers.get('content-type')?.toLowerCase();
+      if (type && !SIMPLE_CONTENT_TYPES.some((simple) => type.startsWith(simple))) return;
+      if (headers.some((name) => request.headers.has(name))) return;
+      if (request.method === 'GET' && request.headers.has('authorization')) return;
+      throw new GraphQLError(`Send Authorization (GET) or an ${headers[0]} header with this request (CSRF protection)`, {
+        extensions: { code: 'CSRF_REFUSED', http: { status: 403 } },
+      });
+    },
+  };
+}

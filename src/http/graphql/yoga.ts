@@ -1,8 +1,7 @@
 import { useGraphQlJit } from '@envelop/graphql-jit';
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor';
-import { useCSRFPrevention } from '@graphql-yoga/plugin-csrf-prevention';
 import { usePersistedOperations } from '@graphql-yoga/plugin-persisted-operations';
-import { NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
+import { Kind, NoSchemaIntrospectionCustomRule, getOperationAST } from 'graphql';
 import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { CORSOptions } from '@whatwg-node/server';
 import type { Config } from '../../config.ts';
@@ -14,6 +13,7 @@ import { toClientError } from '../../core/client-errors.ts';
 import {
   UNEXPECTED,
   useCallerRateLimit,
+  useCsrfPrevention,
   useFastPathHooks,
   useNoSuggestions,
   useOperationObserver,
@@ -21,12 +21,14 @@ import {
   useUpstreamSessionCap,
   useVariableErrorCodes,
 } from './plugins.ts';
+import { useGraphqlSseStreams } from './sse-stream.ts';
+import { normalizeHash } from './trusted-documents.ts';
 
 export interface YogaServerOptions {
   services: Services;
   authenticate: Authenticate;
-  /** Trusted documents: hash -> document text. Required when `config.trustedDocuments` is on. */
-  persistedDocuments?: Record<string, string>;
+  /** Trusted documents: bare hex hash (see `normalizeHash`) -> document text. Required when `config.trustedDocuments` is on. */
+  persistedDocuments?: Map<string, string>;
   /** GraphiQL's opening state (sandbox mode fills in a ready token). */
   graphiql?: { defaultQuery?: string; headers?: Record<string, string> };
   /** Extra envelop plugins (rate limiting, metrics). */
@@ -66,8 +68,9 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
       // Replaced by useNoSuggestions (below), which also catches enum values.
       blockFieldSuggestion: { enabled: false },
     }) as Plugin,
-    // A request must be JSON or carry a custom header: both force a CORS preflight in browsers.
-    useCSRFPrevention({ requestHeaders: [CSRF_HEADER, 'x-graphql-yoga-csrf'] }),
+    // A request must be JSON or carry Authorization or a custom header: each forces a CORS
+    // preflight in browsers. So urql's GET queries and Apollo's useGETForQueries work as shipped.
+    useCsrfPrevention([CSRF_HEADER, 'x-graphql-yoga-csrf']),
     useVariableErrorCodes(),
     useRetryAfterHeader(),
     useCallerRateLimit(services.rateLimit),
@@ -77,13 +80,20 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     // Compiled execution of queries and mutations: +30 % throughput on the frontend query with the
     // decision cache on (2,560 -> 3,370 req/s at 64 connections, same build, alternating runs).
     // Subscriptions keep graphql-js: graphql-jit's subscribe does not run our async iterators.
+    // So do documents with several operations (GraphiQL sends its whole editor): the plugin keeps
+    // one compiled operation per document, whatever operationName asks for next, and ran the
+    // first-compiled one (a createSession when ReadDecision was asked for).
     useGraphQlJit(
       {},
       {
-        enableIf: (args) => getOperationAST(args.document, args.operationName)?.operation !== 'subscription',
+        enableIf: (args) =>
+          args.document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION).length === 1 &&
+          getOperationAST(args.document, args.operationName)?.operation !== 'subscription',
         onError: () => log.warn('graphql-jit could not compile an operation; it runs uncompiled'),
       },
     ) as Plugin,
+    // graphql-sse's single connection mode at /graphql/stream (the distinct mode works there and at /graphql).
+    useGraphqlSseStreams({ authenticate, log }),
     ...(options.plugins ?? []),
   ];
   // A validation rule, so every path to execution (Yoga, the JSON fast path, WebSocket) has it.
@@ -91,13 +101,16 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) }, useNoSuggestions());
   }
   if (config.trustedDocuments) {
-    // A Map, not the manifest object: a client's hash such as `__proto__` or `constructor` must
+    // A Map, not a manifest object: a client's hash such as `__proto__` or `constructor` must
     // not reach Object.prototype.
-    const documents = new Map(Object.entries(options.persistedDocuments ?? {}));
+    const documents = options.persistedDocuments ?? new Map<string, string>();
     plugins.push(
       usePersistedOperations({
-        // The manifest is keyed `sha256:<hex>`; clients send the bare hex (APQ's format).
-        getPersistedOperation: (hash) => documents.get(hash) ?? documents.get(`sha256:${hash}`) ?? null,
+        // Clients send the bare hex (APQ's format) or the client preset's `sha256:<hex>`.
+        getPersistedOperation: (hash) => {
+          const key = normalizeHash(hash);
+          return (key && documents.get(key)) ?? null;
+        },
         allowArbitraryOperations: false,
         customErrors: {
           persistedQueryOnly: { message: 'Only trusted documents may run here', extensions: { code: 'PERSISTED_QUERY_NOT_FOUND' } },
