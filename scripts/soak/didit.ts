@@ -23,6 +23,8 @@ export interface DiditRequest {
   sessionId?: string;
   /** The HTTP status answered; 0 while unanswered, or when the connection was dropped. */
   status: number;
+  /** When the answer was sent. */
+  answeredAt?: number;
 }
 
 export interface SoakDidit {
@@ -73,7 +75,12 @@ export async function startSoakDidit(options: { port: number; webhookUrl: string
     const handler = sandbox.handler;
     server = createServer((req, res) => {
       const entry = record(req.method ?? 'GET', (req.url ?? '/').split('?')[0]!);
-      if (entry) res.once('finish', () => (entry.status = res.statusCode));
+      if (entry) {
+        res.once('finish', () => {
+          entry.status = res.statusCode;
+          entry.answeredAt = Date.now();
+        });
+      }
       handler(req, res);
     });
     await new Promise<void>((resolve, reject) => {

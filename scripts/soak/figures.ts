@@ -59,7 +59,7 @@ export interface QuietReads {
   /** Decision requests Didit answered for them, and every attempt (faulted ones and retries too). */
   answered: number;
   attempts: number;
-  /** For each answered read of a session after its first: ms since the one before. */
+  /** For each answered read of a session after its first: ms since the one before was answered (negative: it was still under way). */
   repeatGapsMs: number[];
 }
 
@@ -71,7 +71,7 @@ export function quietReads(requests: readonly DiditRequest[], sessions: Readonly
   for (const r of ours.filter(answered)) {
     const before = last.get(r.sessionId!);
     if (before !== undefined) repeatGapsMs.push(r.at - before);
-    last.set(r.sessionId!, r.at);
+    last.set(r.sessionId!, r.answeredAt ?? r.at);
   }
   return {
     repeatGapsMs,

@@ -48,7 +48,7 @@ export function formatSoak(result: SoakResult, options: SoakOptions): string {
       `${quiet.fetched} sessions fetched at all`,
     `  upstream reads per session: ${perSession.toFixed(3)} per session re-read, ${perFetched.toFixed(3)} per session fetched (target <= 1.05)${miss(perFetched <= 1.05)}`,
     ...(quiet.repeatGapsMs.length > 0
-      ? [`  read again: ${quiet.repeatGapsMs.length} times, ${quiet.repeatGapsMs.map((ms) => `${ms} ms`).join(', ')} after the previous answered read of the same session`]
+      ? [`  read again: ${quiet.repeatGapsMs.length} times, ${quiet.repeatGapsMs.map((ms) => `${ms} ms`).join(', ')} after Didit answered the previous read of the same session (negative: it was still under way)`]
       : []),
     `status events: expected ${events.expected}, delivered ${events.delivered}, duplicated ${events.duplicated}, missing ${events.missing} (target: all, once)` +
       miss(events.missing === 0 && events.duplicated === 0),
