@@ -1,319 +1,274 @@
 /**
- * `npm run soak [-- --seconds 120 --clients 40]`: the gateway under faults and load.
+ * `npm run soak [-- --seconds 120 --clients 12 --sessions-per-minute 8 --attackers 3 --attacker-accounts 1 --api v1|v3]`:
+ * the gateway under faults, load and
+ * a starvation attack.
  *
- * Two gateway instances share one Redis (a redis-server of the soak's own, on a free port) in
- * front of the Didit sandbox with fault injection: a share of 503s, dropped connections, 429
- * bursts and latency spikes. Virtual applicants create sessions, follow them over SSE on a random
- * instance, finish them on the sandbox, read them over and over; a reviewer approves or declines.
- * Redis is killed and restarted at 30% of the run, the sandbox at 60%.
+ * Three gateway instances share one Redis (a redis-server of the soak's own, on a free port), with
+ * the encrypted shared decision level on (one DECISION_CACHE_KEY) and Didit's documented 100
+ * decision reads a minute as the fleet's pace, in front of the Didit sandbox (in this process, so
+ * every request it receives is recorded) with fault injection: 503s, dropped connections, 429
+ * bursts and latency spikes. Applicants and reviewers go about their business (see
+ * soak/traffic.ts) beside attackers. Redis is killed and restarted at 30% of the run, the sandbox
+ * at 60%; the last 25% is a quiet phase in which sessions no longer change and are only re-read.
+ * `--api v3` has the fleet talk Didit v3 (x-api-key, workflows) to the sandbox instead of v1.
  *
- * It prints operations by outcome, client-visible errors on idempotent reads (target 0), status
- * events expected / delivered / duplicated (target: all, once), gateway RSS at start and end, and
- * unhandled rejections (target 0). `runSoak` is also what the CI's short soak test calls.
+ * The report (soak/report.ts) says what each figure means and its target. `runSoak` is also what
+ * the CI's short soak test calls.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { freePort } from '../src/lib/free-port.ts';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { SignJWT } from 'jose';
-import { subscribeSse, type LiveSubscription } from '../test/support/subscriptions.ts';
+import { KYC_BASIC_WORKFLOW_ID } from '../src/sandbox/server.ts';
+import { FAULT_RATES, startSoakDidit, type SoakDidit } from './soak/didit.ts';
+import { answered, breakerOpenIntervals, busiestWindow, overlaps, quietReads, type Interval, type QuietReads } from './soak/figures.ts';
+import { startGateway, startRedis, stop, type Proc } from './soak/processes.ts';
+import { formatSoak } from './soak/report.ts';
+import { createTraffic, statusesOf } from './soak/traffic.ts';
+
+export { formatSoak };
 
 export interface SoakOptions {
   seconds: number;
+  /** Applicants, each with a reviewer of their own. */
   clients: number;
+  /** Which Didit API the gateways talk to the sandbox. Default v1. */
+  api?: 'v1' | 'v3';
+  /**
+   * New sessions a minute across the applicants. Default 8: each costs Didit about two reads charged
+   * to applicants, and applicants together may cause 50 a minute (37.5 sustained), the attacker 20 of them.
+   */
+  sessionsPerMinute?: number;
+  /** Attack loops. Default 3. */
+  attackers?: number;
+  /** Applicant accounts the attack loops share out (loop i uses account i mod this). Default 1: one attacker. */
+  attackerAccounts?: number;
   /** Print progress and the table (the CLI); the test only reads the result. */
   verbose?: boolean;
 }
 
 export interface SoakResult {
+  api: 'v1' | 'v3';
   operations: Record<string, Record<string, number>>;
-  /** Reads answered with an error while Didit was up and the gateways' breakers closed. */
+  /** Normal callers' reads (applicants' own sessions, reviewers'). */
+  normalReads: {
+    total: number;
+    ok: number;
+    /** Failed while Didit was unavailable (restarting, or a breaker open), for a session no caller had read before: nothing could answer. */
+    outageNeverSeen: number;
+    /** Failed while Didit was unavailable, for a session some caller had read before. */
+    outageSeenBefore: number;
+    /** Failed while Didit was up. */
+    whileUp: number;
+    /** ok / (total - outageNeverSeen). */
+    successRate: number;
+  };
+  /** Reads answered with an error while Didit was up and the gateways' breakers closed (normalReads.whileUp). */
   idempotentReadErrors: number;
-  /** Reads that failed while Didit was down or a breaker open: sessions with no copy to serve. */
+  /** Reads that failed while Didit was down or a breaker open (both kinds). */
   outageReadErrors: number;
+  writes: Record<'createSession' | 'updateSessionStatus', { total: number; failed: number; failedWhileUp: number }>;
+  upstream: {
+    decisionLimitPerMinute: number;
+    /** Decision requests the sandbox received (every attempt), and those it answered itself (not a fault). */
+    decisionRequests: number;
+    decisionAnswered: number;
+    /** Of the answered ones: for sessions the applicants created, and for ids nobody created (the attack). */
+    answeredForSessions: number;
+    answeredForUnknownIds: number;
+    /** The most decision requests in any 60 s window (or the whole run when shorter: windowMs). */
+    busiestWindow: { requests: number; answered: number; windowMs: number };
+    quiet: QuietReads;
+  };
   events: { expected: number; delivered: number; duplicated: number; missing: number };
   rss: Record<string, { startMb: number; endMb: number }>;
   unhandledRejections: number;
+  /** Warnings from the gateways' logs (level warn and above), by message. */
+  gatewayProblems: Record<string, number>;
 }
 
 const JWT_SECRET = 'soak-jwt-secret-that-is-long-enough-1234';
 const WEBHOOK_SECRET = 'soak-webhook-secret';
-const ROOT = new URL('..', import.meta.url).pathname;
-const FAULT_RATES = { errorRate: 0.05, dropRate: 0.02, rateLimitRate: 0.03, retryAfter: 1, latencyRate: 0.05, latencyMs: 400 };
-/** Each session moves In Progress -> outcome -> review: three status events. */
-const EVENTS_PER_SESSION = 3;
-const REVIEW = { Approved: 'DECLINED', Declined: 'APPROVED', 'In Review': 'APPROVED' } as const;
-const OUTCOMES = Object.keys(REVIEW) as Array<keyof typeof REVIEW>;
-
-interface Proc {
-  child: ChildProcess;
-  lines: string[];
-}
-
-/** Starts a process and resolves once a line of its output matches `ready`. */
-function start(command: string, args: string[], env: Record<string, string>, ready: RegExp): Promise<Proc> {
-  const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${lines.slice(-5).join(' | ')}`)), 30_000);
-    for (const stream of [child.stdout!, child.stderr!]) {
-      createInterface({ input: stream }).on('line', (line) => {
-        lines.push(line);
-        if (ready.test(line)) {
-          clearTimeout(timer);
-          resolve({ child, lines });
-        }
-      });
-    }
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}: ${lines.slice(-5).join(' | ')}`)));
-  });
-}
-
-async function stop(proc: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!proc || proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-  const exited = new Promise((resolve) => proc.child.once('exit', resolve));
-  proc.child.kill(signal);
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 15_000))]);
-  if (proc.child.exitCode === null) proc.child.kill('SIGKILL');
-}
+const SANDBOX_API_KEY = 'sandbox-api-key-0123456789';
+/** Didit's documented limit on decision reads: the fleet's pace, and the report's target. */
+const DECISIONS_PER_MINUTE = 100;
+const INSTANCES = ['A', 'B', 'C'];
+/** How long the sandbox stays down between saving its sessions and listening again (a process starting). */
+const SANDBOX_DOWN_MS = 1500;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const say = (message: string) => options.verbose && process.stderr.write(`soak: ${message}\n`);
-  const [redisPort, sandboxPort, portA, portB] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const gatewayUrls = [`http://127.0.0.1:${portA}`, `http://127.0.0.1:${portB}`];
+  const api = options.api ?? 'v1';
+  const [redisPort, sandboxPort, ...ports] = await Promise.all([freePort(), freePort(), ...INSTANCES.map(() => freePort())]);
+  const gatewayUrls = ports.map((port) => `http://127.0.0.1:${port}`);
   const sandboxUrl = `http://127.0.0.1:${sandboxPort}`;
-  const stateFile = join(mkdtempSync(join(tmpdir(), 'soak-')), 'sandbox.json');
-  const procs: Record<string, Proc | undefined> = {};
-
-  const startRedis = async () => {
-    procs.redis = await start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {}, /Ready to accept/);
+  const gatewayEnv: Record<string, string> = {
+    DIDIT_API_URL: sandboxUrl,
+    ...(api === 'v1'
+      ? { DIDIT_CLIENT_ID: 'sandbox-client', DIDIT_CLIENT_SECRET: 'sandbox-secret', DIDIT_AUTH_URL: sandboxUrl, DIDIT_API_KEY: '' }
+      : { DIDIT_API_KEY: SANDBOX_API_KEY, DIDIT_WORKFLOW_ID: KYC_BASIC_WORKFLOW_ID, DIDIT_CLIENT_ID: '', DIDIT_CLIENT_SECRET: '' }),
+    DIDIT_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    // One key for the fleet: the shared decision level is on.
+    DECISION_CACHE_KEY: randomBytes(32).toString('hex'),
+    DIDIT_DECISIONS_PER_MINUTE: String(DECISIONS_PER_MINUTE),
+    // While Redis is away each instance paces itself at a third of the limit.
+    DIDIT_INSTANCES: String(INSTANCES.length),
+    AUTH_JWT_SECRET: JWT_SECRET,
+    CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com',
+    PDF_LINK_SECRET: 'soak-pdf-link-secret-that-is-long-enough-99',
   };
-  const startSandbox = async () => {
-    procs.sandbox = await start(process.execPath, ['--import', 'tsx', 'src/sandbox/main.ts'], {
-      SANDBOX_PORT: String(sandboxPort),
-      SANDBOX_WEBHOOK_URL: `${gatewayUrls[0]}/webhooks/didit`,
-      SANDBOX_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      SANDBOX_STATE_FILE: stateFile,
-      // Like Didit, keep retrying a delivery for a while (here 10 s) while the gateway answers 503.
-      SANDBOX_WEBHOOK_RETRIES: '20',
-      SANDBOX_WEBHOOK_RETRY_DELAY_MS: '500',
-    }, /listening on/);
-    await fetch(`${sandboxUrl}/sandbox/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ rates: FAULT_RATES }) });
-  };
-  const startGateway = (port: number) =>
-    start(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DIDIT_CLIENT_ID: 'sandbox-client',
-      DIDIT_CLIENT_SECRET: 'sandbox-secret',
-      DIDIT_AUTH_URL: sandboxUrl,
-      DIDIT_API_URL: sandboxUrl,
-      DIDIT_WEBHOOK_SECRET: WEBHOOK_SECRET,
-      REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      AUTH_JWT_SECRET: JWT_SECRET,
-      CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com',
-      PDF_LINK_SECRET: 'soak-pdf-link-secret-that-is-long-enough-99',
-      // The sandbox has no rate limits of its own; Didit's pacing is tested elsewhere.
-      DIDIT_DECISIONS_PER_MINUTE: '1000000',
-      RATE_LIMIT_PER_MINUTE: '1000000',
-      LOG_LEVEL: 'info',
-    }, /gateway started/);
-
-  const key = new TextEncoder().encode(JWT_SECRET);
-  const token = (sub: string, roles: string[] = []) => new SignJWT({ roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('2h').sign(key);
-  const operations: SoakResult['operations'] = {};
-  const count = (operation: string, outcome: string) => {
-    const outcomes = (operations[operation] ??= {});
-    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-  };
-  /** When Didit was unavailable to the gateways (the sandbox restarting, a breaker open), and the reads that failed. */
-  const outages: Array<{ from: number; to: number }> = [];
-  const failedReads: Array<{ startedAt: number; endedAt: number }> = [];
-  const gql = async (operation: string, bearer: string, query: string, variables: Record<string, unknown>) => {
-    const gateway = gatewayUrls[Math.floor(Math.random() * gatewayUrls.length)]!;
-    const startedAt = Date.now();
-    const failed = () => {
-      if (operation.startsWith('read')) failedReads.push({ startedAt, endedAt: Date.now() });
-    };
-    try {
-      const response = await fetch(`${gateway}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
-        body: JSON.stringify({ query, variables }),
-        signal: AbortSignal.timeout(20_000),
-      });
-      const body = (await response.json()) as { data?: any; errors?: Array<{ extensions?: { code?: string } }> };
-      const outcome = body.errors?.[0]?.extensions?.code ?? (response.ok ? 'ok' : `HTTP ${response.status}`);
-      count(operation, outcome);
-      if (outcome !== 'ok') failed();
-      return outcome === 'ok' ? body.data : undefined;
-    } catch (error) {
-      count(operation, `transport: ${(error as Error).name}`);
-      failed();
-      return undefined;
-    }
-  };
+  const procs: { redis?: Proc; gateways: Proc[] } = { gateways: [] };
+  let didit: SoakDidit | undefined;
+  const traffic = createTraffic({ gatewayUrls, sandboxUrl, api, jwtSecret: JWT_SECRET, sessionsPerMinute: options.sessionsPerMinute ?? 8 });
   const rss = async (gateway: string) => {
     const text = await (await fetch(`${gateway}/metrics`)).text();
     return Number(/^gateway_process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? 0) / 2 ** 20;
   };
 
-  const events = { expected: 0, delivered: 0, duplicated: 0, missing: 0 };
-  const subscriptions: Array<{ live: LiveSubscription; expected: number }> = [];
-  const statusesOf = (live: LiveSubscription) => live.results.flatMap((r) => r.data?.sessionStatusChanged?.status ?? []);
-
-  /** Follows one session over SSE on a random instance; resolves once the stream is open. */
-  async function follow(id: string, bearer: string) {
-    const gateway = gatewayUrls[Math.floor(Math.random() * gatewayUrls.length)]!;
-    const live = subscribeSse(gateway, bearer, 'subscription($id: ID!) { sessionStatusChanged(sessionId: $id) { status } }', { id });
-    // The stream starts once the gateway has checked access; it listens from its first read on.
-    await live.opened;
-    await sleep(50);
-    const subscription = { live, expected: EVENTS_PER_SESSION };
-    subscriptions.push(subscription);
-    return subscription;
-  }
-
-  let running = true;
-  async function applicant(index: number) {
-    const sub = `soak-applicant-${index}`;
-    const bearer = await token(sub);
-    const reviewer = await token(`soak-reviewer-${index}`, ['reviewer']);
-    while (running) {
-      const created = await gql('createSession', bearer, 'mutation { createSession(input: { callback: "https://app.example.com/done", features: [OCR, FACE, AML] }) { session { id } } }', {});
-      const id: string | undefined = created?.createSession?.session?.id;
-      if (!id) {
-        await sleep(200);
-        continue;
-      }
-      const subscription = await follow(id, bearer);
-      for (let i = 0; i < 3 && running; i++) await gql('readSession', bearer, 'query($id: ID!) { session(id: $id) { status decision { kyc { fullName } } } }', { id });
-      const outcome = OUTCOMES[Math.floor(Math.random() * OUTCOMES.length)]!;
-      let finished = false;
-      for (let attempt = 0; attempt < 20 && !finished; attempt++) {
-        const answer = await fetch(`${sandboxUrl}/sandbox/sessions/${id}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ status: outcome }) }).catch(() => undefined);
-        finished = answer?.status === 200;
-        if (!finished) await sleep(250); // the sandbox is restarting
-      }
-      // A session the sandbox never finished (it was restarting all along) moves no status at all.
-      if (!finished) subscription.expected = 0;
-      for (let i = 0; i < 5 && running; i++) await gql('readSession', bearer, 'query($id: ID!) { session(id: $id) { status decision { kyc { fullName } } } }', { id });
-      await gql('readDecision', reviewer, 'query($id: ID!) { session(id: $id) { decision { aml { totalHits } location { ipCountry } } } }', { id });
-      const reviewed = await gql('updateSessionStatus', reviewer, 'mutation($id: ID!, $s: ReviewDecision!) { updateSessionStatus(input: { sessionId: $id, status: $s }) { session { status } } }', { id, s: REVIEW[outcome] });
-      // A review that failed moves nothing: one event fewer to expect.
-      if (!reviewed && subscription.expected > 0) subscription.expected -= 1;
-    }
-  }
-
   try {
-    say('starting Redis, the sandbox and two gateways');
-    await startRedis();
-    await startSandbox();
-    [procs.gatewayA, procs.gatewayB] = await Promise.all([startGateway(portA), startGateway(portB)]);
+    say(`starting Redis, the sandbox and ${INSTANCES.length} gateways (Didit ${api})`);
+    procs.redis = await startRedis(redisPort);
+    didit = await startSoakDidit({ port: sandboxPort, webhookUrl: `${gatewayUrls[0]}/webhooks/didit`, webhookSecret: WEBHOOK_SECRET });
+    procs.gateways = await Promise.all(ports.map((port) => startGateway(port, gatewayEnv)));
     const rssStart = await Promise.all(gatewayUrls.map(rss));
 
-    say(`${options.clients} clients for ${options.seconds} s`);
-    const clients = Array.from({ length: options.clients }, (_, i) => applicant(i));
-    const ms = options.seconds * 1000;
-    await sleep(ms * 0.3);
+    say(`${options.clients} applicants and reviewers, ${options.attackers ?? 3} attackers, for ${options.seconds} s`);
+    const startedAt = Date.now();
+    const clients = [
+      ...Array.from({ length: options.clients }, (_, i) => traffic.applicant(i)),
+      ...Array.from({ length: options.attackers ?? 3 }, (_, i) => traffic.attacker(i % (options.attackerAccounts ?? 1))),
+    ];
+    const at = (share: number) => sleep(startedAt + options.seconds * 1000 * share - Date.now());
+    const outages: Interval[] = [];
+    await at(0.3);
     say('restarting Redis');
     await stop(procs.redis, 'SIGKILL');
     await sleep(500);
-    await startRedis();
-    await sleep(ms * 0.3);
+    procs.redis = await startRedis(redisPort);
+    await at(0.6);
     say('restarting the sandbox');
     const down = Date.now();
-    await stop(procs.sandbox);
-    await startSandbox();
+    await didit.restart(SANDBOX_DOWN_MS);
     outages.push({ from: down, to: Date.now() });
-    await sleep(ms * 0.4);
-    running = false;
+    await at(0.75);
+    const quietSessions = traffic.quiet();
+    const quiet = { from: Date.now(), to: Infinity };
+    say(`quiet: ${quietSessions.size} finished sessions only re-read`);
+    await at(1);
+    quiet.to = Date.now();
+    traffic.state.phase = 'done';
     await Promise.all(clients);
 
     say('waiting for the last status events');
-    const deadline = Date.now() + 15_000;
-    const refused = (s: (typeof subscriptions)[number]) => s.live.results.find((r) => r.errors);
-    const pending = (s: (typeof subscriptions)[number]) => !refused(s) && new Set(statusesOf(s.live)).size < s.expected;
-    while (Date.now() < deadline && subscriptions.some(pending)) await sleep(200);
-    for (const s of subscriptions) {
-      await s.live.close();
-      // A subscription refused at subscribe time (Didit unavailable then) has nothing to deliver.
-      const failure = refused(s);
-      count('subscribe', failure ? String(failure.errors![0]?.extensions?.code ?? 'error') : 'ok');
-      if (failure) continue;
-      const seen = statusesOf(s.live);
-      const distinct = new Set(seen).size;
-      events.expected += s.expected;
-      events.delivered += Math.min(distinct, s.expected);
-      events.duplicated += seen.length - distinct;
-      events.missing += Math.max(0, s.expected - distinct);
-    }
+    const events = await settleEvents(traffic);
     const rssEnd = await Promise.all(gatewayUrls.map(rss));
-    const gatewayLines = [...(procs.gatewayA?.lines ?? []), ...(procs.gatewayB?.lines ?? [])];
-    for (const lines of [procs.gatewayA?.lines ?? [], procs.gatewayB?.lines ?? []]) {
-      let openedAt: number | undefined;
-      for (const line of lines) {
-        const breaker = /"time":(\d+).*"msg":"circuit breaker around Didit is (open|closed)"/.exec(line);
-        if (breaker?.[2] === 'open') openedAt ??= Number(breaker[1]);
-        if (breaker?.[2] === 'closed' && openedAt !== undefined) {
-          outages.push({ from: openedAt, to: Number(breaker[1]) });
-          openedAt = undefined;
-        }
-      }
-      if (openedAt !== undefined) outages.push({ from: openedAt, to: Infinity });
-    }
-    const duringOutage = (read: { startedAt: number; endedAt: number }) => outages.some((o) => read.endedAt >= o.from && read.startedAt <= o.to);
-    const problems = new Map<string, number>();
-    for (const line of gatewayLines) {
-      const entry = /"level":(\d+).*"msg":"([^"]+)"/.exec(line);
-      if (entry && Number(entry[1]) >= 40) problems.set(entry[2]!, (problems.get(entry[2]!) ?? 0) + 1);
-    }
-    for (const [message, n] of problems) say(`gateway log: ${n} × ${message}`);
+    outages.push(...breakerOpenIntervals(procs.gateways.map((g) => g.lines)));
+
+    const reads = traffic.reads;
+    const failed = reads.filter((r) => !r.ok);
+    const duringOutage = (r: { startedAt: number; endedAt: number }) => overlaps({ from: r.startedAt, to: r.endedAt }, outages);
+    const outageNeverSeen = failed.filter((r) => duringOutage(r) && !r.seenBefore).length;
+    const outageSeenBefore = failed.filter((r) => duringOutage(r) && r.seenBefore).length;
+    const ok = reads.length - failed.length;
+    const writes = (operation: 'createSession' | 'updateSessionStatus') => {
+      const mine = traffic.writes.filter((w) => w.operation === operation);
+      const failures = mine.filter((w) => !w.ok);
+      return { total: mine.length, failed: failures.length, failedWhileUp: failures.filter((w) => !duringOutage(w)).length };
+    };
+    const decisions = didit.requests.filter((r) => r.endpoint === 'decision');
+    const decisionsAnswered = decisions.filter(answered);
+    const minute = busiestWindow(
+      decisions.map((r) => r.at),
+      60_000,
+    );
+    const gatewayLines = procs.gateways.flatMap((g) => g.lines);
     return {
-      operations,
-      // A read while Didit is down, or while a breaker still holds it off, fails when the gateway has
-      // no copy of the session (new, or dropped by a webhook): nothing could answer it.
-      idempotentReadErrors: failedReads.filter((read) => !duringOutage(read)).length,
-      outageReadErrors: failedReads.filter(duringOutage).length,
+      api,
+      operations: traffic.operations,
+      normalReads: {
+        total: reads.length,
+        ok,
+        outageNeverSeen,
+        outageSeenBefore,
+        whileUp: failed.length - outageNeverSeen - outageSeenBefore,
+        successRate: ok / Math.max(1, reads.length - outageNeverSeen),
+      },
+      idempotentReadErrors: failed.length - outageNeverSeen - outageSeenBefore,
+      outageReadErrors: outageNeverSeen + outageSeenBefore,
+      writes: { createSession: writes('createSession'), updateSessionStatus: writes('updateSessionStatus') },
+      upstream: {
+        decisionLimitPerMinute: DECISIONS_PER_MINUTE,
+        decisionRequests: decisions.length,
+        decisionAnswered: decisionsAnswered.length,
+        answeredForSessions: decisionsAnswered.filter((r) => traffic.created.has(r.sessionId!)).length,
+        answeredForUnknownIds: decisionsAnswered.filter((r) => !traffic.created.has(r.sessionId!)).length,
+        busiestWindow: { requests: minute.count, answered: busiestWindow(decisionsAnswered.map((r) => r.at), 60_000).count, windowMs: minute.windowMs },
+        quiet: quietReads(didit.requests, quietSessions, quiet),
+      },
       events,
-      rss: { A: { startMb: rssStart[0]!, endMb: rssEnd[0]! }, B: { startMb: rssStart[1]!, endMb: rssEnd[1]! } },
+      rss: Object.fromEntries(INSTANCES.map((name, i) => [name, { startMb: rssStart[i]!, endMb: rssEnd[i]! }])),
       unhandledRejections: gatewayLines.filter((line) => line.includes('unhandled rejection')).length,
+      gatewayProblems: problems(gatewayLines),
     };
   } finally {
-    running = false;
-    await Promise.all([stop(procs.gatewayA), stop(procs.gatewayB)]);
-    await stop(procs.sandbox);
+    traffic.state.phase = 'done';
+    await Promise.all(procs.gateways.map((g) => stop(g)));
+    await didit?.close();
     await stop(procs.redis, 'SIGKILL');
   }
 }
 
-export function formatSoak(result: SoakResult, options: SoakOptions): string {
-  const rows = [`Soak: ${options.clients} clients, ${options.seconds} s, faults ${JSON.stringify(FAULT_RATES)}; Redis restarted at 30%, sandbox at 60%`, ''];
-  rows.push('operation             outcome                       count');
-  for (const [operation, outcomes] of Object.entries(result.operations)) {
-    for (const [outcome, n] of Object.entries(outcomes)) rows.push(`${operation.padEnd(22)}${outcome.padEnd(30)}${String(n).padStart(6)}`);
+/** Waits (15 s at most) for every subscription's expected events, closes them all and counts. */
+async function settleEvents(traffic: ReturnType<typeof createTraffic>): Promise<SoakResult['events']> {
+  const events = { expected: 0, delivered: 0, duplicated: 0, missing: 0 };
+  const refused = (s: (typeof traffic.subscriptions)[number]) => s.live.results.find((r) => r.errors);
+  const pending = (s: (typeof traffic.subscriptions)[number]) => !refused(s) && new Set(statusesOf(s)).size < s.expected;
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline && traffic.subscriptions.some(pending)) await sleep(200);
+  for (const s of traffic.subscriptions) {
+    await s.live.close();
+    // A subscription refused at subscribe time (Didit unavailable then) has nothing to deliver.
+    const failure = refused(s);
+    traffic.count('subscribe', failure ? String(failure.errors![0]?.extensions?.code ?? 'error') : 'ok');
+    if (failure) continue;
+    const seen = statusesOf(s);
+    const distinct = new Set(seen).size;
+    events.expected += s.expected;
+    events.delivered += Math.min(distinct, s.expected);
+    events.duplicated += seen.length - distinct;
+    events.missing += Math.max(0, s.expected - distinct);
   }
-  const { events } = result;
-  rows.push(
-    '',
-    `client-visible errors on idempotent reads: ${result.idempotentReadErrors} while Didit was up (target 0), ${result.outageReadErrors} while it was down or a breaker open (sessions with no copy)`,
-    `status events: expected ${events.expected}, delivered ${events.delivered}, duplicated ${events.duplicated}, missing ${events.missing} (target: all, once)`,
-    ...Object.entries(result.rss).map(([name, r]) => `gateway ${name} RSS: ${r.startMb.toFixed(1)} MB at start, ${r.endMb.toFixed(1)} MB at end`),
-    `unhandled rejections: ${result.unhandledRejections} (target 0)`,
-  );
-  return rows.join('\n');
+  return events;
+}
+
+/** Gateway log entries at warn level or above, by message. */
+function problems(lines: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const line of lines) {
+    const entry = /"level":(\d+).*"msg":"([^"]+)"/.exec(line);
+    if (entry && Number(entry[1]) >= 40) counts[entry[2]!] = (counts[entry[2]!] ?? 0) + 1;
+  }
+  return counts;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const arg = (name: string, fallback: number) => {
+  const arg = (name: string) => {
     const at = process.argv.indexOf(`--${name}`);
-    return at > 0 ? Number(process.argv[at + 1]) : fallback;
+    return at > 0 ? process.argv[at + 1] : undefined;
   };
-  const options = { seconds: arg('seconds', 120), clients: arg('clients', 40), verbose: true };
+  const number = (name: string, fallback: number) => Number(arg(name) ?? fallback);
+  const api = arg('api') ?? 'v1';
+  if (api !== 'v1' && api !== 'v3') throw new Error('--api must be v1 or v3');
+  const options: SoakOptions = {
+    seconds: number('seconds', 120),
+    clients: number('clients', 12),
+    sessionsPerMinute: number('sessions-per-minute', 8),
+    attackers: number('attackers', 3),
+    attackerAccounts: number('attacker-accounts', 1),
+    api,
+    verbose: true,
+  };
   const result = await runSoak(options);
   process.stdout.write(`${formatSoak(result, options)}\n`);
 }
