@@ -59,6 +59,10 @@ export interface DecisionCache {
  * Statuses that change only through a review (a mutation here, a webhook from Didit's console),
  * never on their own; both drop the cached copy. "In Review" is one: it ends by a review.
  */
+/** How long one instance's read of a session holds the others off, and how often they look for its answer. */
+const FLEET_READ_CLAIM_MS = 3000;
+const FLEET_READ_POLL_MS = 50;
+
 const FINAL = new Set(['Approved', 'Declined', 'In Review', 'Abandoned', 'Expired', 'Kyc Expired']);
 /** "No such session" answers are few bytes; they are kept apart so they never push decisions out. */
 const NOT_FOUND_MAX = 10_000;
@@ -135,20 +139,30 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
     // Dropped while under way (a change, or a new session): whatever this read learns is not kept.
     const current = () => inFlight.get(key) === flight;
     inFlight.set(key, flight);
+    let claimed = false;
     flight.promise = (async () => {
       try {
         let generation: string | undefined;
         let sharedCopy: CachedDecision | undefined;
         if (shared) {
-          const found = await shared.store.read(key);
-          generation = found.generation;
-          const copy = found.copy;
-          if (copy && copy.freshUntil > Date.now()) {
-            const localTtl = copy.decision ? freshFor(copy.decision, 'local') : notFoundTtlMs;
-            if (current()) keepLocal(key, { ...copy, freshUntil: Math.min(copy.freshUntil, Date.now() + localTtl) });
-            return { decision: copy.decision, outcome: 'shared' as const };
+          // One instance of the fleet reads a session from Didit at a time: the others wait for
+          // its answer in the shared level (and read Didit themselves if it does not come).
+          const waitUntil = Date.now() + FLEET_READ_CLAIM_MS;
+          for (;;) {
+            const found = await shared.store.read(key);
+            generation = found.generation;
+            const copy = found.copy;
+            if (copy && copy.freshUntil > Date.now()) {
+              const localTtl = copy.decision ? freshFor(copy.decision, 'local') : notFoundTtlMs;
+              if (current()) keepLocal(key, { ...copy, freshUntil: Math.min(copy.freshUntil, Date.now() + localTtl) });
+              return { decision: copy.decision, outcome: 'shared' as const };
+            }
+            sharedCopy = copy;
+            if (generation === undefined || Date.now() >= waitUntil) break;
+            claimed = await shared.store.claim(key, FLEET_READ_CLAIM_MS);
+            if (claimed) break;
+            await new Promise((resolve) => setTimeout(resolve, FLEET_READ_POLL_MS));
           }
-          sharedCopy = copy;
         }
 
         let decision: Decision;
@@ -187,6 +201,7 @@ export function createDecisionCache(didit: DiditClient, options: DecisionCacheOp
         return { decision, outcome: 'miss' as const };
       } finally {
         if (current()) inFlight.delete(key);
+        if (claimed) await shared?.store.release(key);
       }
     })();
     return flight;

@@ -23,6 +23,13 @@ export interface SharedDecisions {
    * (Redis away, or a drop of this session not yet delivered to Redis) nothing may be written.
    */
   read(sessionId: string): Promise<{ copy?: CachedDecision; generation?: string }>;
+  /**
+   * Claims the read of a session from Didit for the fleet, for `ms`: false when another instance
+   * holds the claim (its answer will be stored), true otherwise (Redis away included).
+   */
+  claim(sessionId: string, ms: number): Promise<boolean>;
+  /** Gives a claim of this instance back, once its read has ended (stored or failed). */
+  release(sessionId: string): Promise<void>;
   /** Stores a copy for `keepMs`, unless the session was dropped since `generation` was read. */
   write(sessionId: string, copy: CachedDecision, generation: string, keepMs: number): Promise<void>;
   /**
@@ -70,6 +77,7 @@ return 1
 
 type ScriptedRedis = Redis & {
   writeIfGeneration(valueKey: string, generationKey: string, generation: string, value: Buffer, keepMs: number): Promise<number>;
+  releaseIfOwn(readingKey: string, instance: string): Promise<number>;
 };
 
 /**
@@ -87,7 +95,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
   const names = (sessionId: string) => {
     const hash = createHmac('sha256', nameKey).update(sessionId).digest('base64url');
     // One hash tag for both keys: a Redis Cluster keeps them in one slot, as the script needs.
-    return { value: `${prefix}decision:{${hash}}`, generation: `${prefix}decision-generation:{${hash}}` };
+    return { value: `${prefix}decision:{${hash}}`, generation: `${prefix}decision-generation:{${hash}}`, reading: `${prefix}decision-reading:{${hash}}` };
   };
 
   const commands = new Redis(options.redisUrl, {
@@ -97,6 +105,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
     commandTimeout: options.commandTimeoutMs ?? 500,
   }) as ScriptedRedis;
   commands.defineCommand('writeIfGeneration', { numberOfKeys: 2, lua: WRITE_SCRIPT });
+  commands.defineCommand('releaseIfOwn', { numberOfKeys: 1, lua: "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1" });
   const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
 
   let healthy = true;
@@ -172,11 +181,12 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
 
   async function drop(sessionId: string): Promise<void> {
     pending.delete(sessionId);
-    const { value, generation } = names(sessionId);
+    const { value, generation, reading } = names(sessionId);
     try {
       if (commands.status !== 'ready') throw new Error('not connected');
       const message = seal(JSON.stringify({ sessionId, instance }), channel).toString('base64');
-      const results = await commands.multi().del(value).incr(generation).pexpire(generation, GENERATION_TTL_MS).publish(channel, message).exec();
+      // A read under way is of the old state: the next one need not wait for it.
+      const results = await commands.multi().del(value, reading).incr(generation).pexpire(generation, GENERATION_TTL_MS).publish(channel, message).exec();
       const error = results?.find(([commandError]) => commandError)?.[0];
       if (!results || error) throw error ?? new Error('transaction discarded');
       succeeded();
@@ -206,6 +216,19 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
         failed(error);
         return {};
       }
+    },
+    async claim(sessionId, ms) {
+      if (commands.status !== 'ready') return true;
+      try {
+        return (await commands.set(names(sessionId).reading, instance, 'PX', ms, 'NX')) === 'OK';
+      } catch (error) {
+        failed(error);
+        return true;
+      }
+    },
+    async release(sessionId) {
+      if (commands.status !== 'ready') return;
+      await commands.releaseIfOwn(names(sessionId).reading, instance).catch(failed);
     },
     async write(sessionId, copy, generation, keepMs) {
       if (keepMs <= 0 || commands.status !== 'ready') return;

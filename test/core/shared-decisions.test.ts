@@ -148,6 +148,15 @@ describe('instances sharing one Redis', () => {
     expect(first.logs.text + second.logs.text).not.toContain(KEY);
   });
 
+  it("two instances missing the same session at once ask Didit once: the second waits for the first's answer", async () => {
+    const id = await newSession();
+    sandbox.resetRequests();
+    // Didit takes its time, so that both reads are under way together.
+    sandbox.injectFault({ kind: 'latency', endpoint: 'decision', latencyMs: 400, times: 2 });
+    expect(await Promise.all([read(first, id), read(second, id)])).toEqual(['NOT_STARTED', 'NOT_STARTED']);
+    expect(decisionReads()).toBe(1);
+  });
+
   it('a webhook drops the session on every instance and in Redis: the next read asks Didit once for the fleet', async () => {
     const id = await newSession();
     const key = await keyWrittenBy(() => read(first, id));
@@ -339,7 +348,8 @@ describe('the shared store', () => {
     expect(await b.read(id)).toEqual({ copy: undefined, generation: '0' });
 
     await a.drop(id);
-    const keys = await redis.keys(`${PREFIX}*`);
+    // The decision cache's keys (the status-event stream under the same prefix is bounded by length).
+    const keys = await redis.keys(`${PREFIX}decision*`);
     for (const key of keys) expect(await redis.pttl(key)).toBeGreaterThan(0);
     expect(keys.some((key) => key.includes('decision-generation'))).toBe(true);
   });
