@@ -44,6 +44,8 @@ export interface StatusEvents {
   close(): Promise<void>;
 }
 
+/** Events one subscriber may leave unread before it is ended (a client that stopped reading); under the repeater's own 1,024. */
+const MAX_WAITING_EVENTS = 1000;
 /** The key of the subscribers of every session (no session id looks like it). */
 const ALL = '*';
 /** Events kept in the stream (about): enough for an instance away for minutes to catch up. */
@@ -72,13 +74,16 @@ const RECORD_SCRIPT = `
 local seen = redis.call('HMGET', KEYS[1], 'ts', 'status')
 if seen[1] then
   local ts, incoming = tonumber(seen[1]), tonumber(ARGV[1])
-  if seen[2] == ARGV[2] or incoming < ts then return 0 end
-  local follows = nil
-  for i = 6, #ARGV, 2 do
-    if ARGV[i] == seen[2] then follows = ARGV[i + 1] == '1' end
+  if seen[2] == ARGV[2] then return 0 end
+  if ARGV[2] ~= 'Deleted' then
+    if incoming < ts then return 0 end
+    local follows = nil
+    for i = 6, #ARGV, 2 do
+      if ARGV[i] == seen[2] then follows = ARGV[i + 1] == '1' end
+    end
+    if follows == nil then follows = incoming > ts end
+    if not follows then return 0 end
   end
-  if follows == nil then follows = incoming > ts end
-  if not follows then return 0 end
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[5], '*', 'event', ARGV[4])
 redis.call('HSET', KEYS[1], 'ts', ARGV[1], 'status', ARGV[2])
@@ -115,7 +120,20 @@ export function createStatusEvents(options: { redisUrl?: string; keyPrefix?: str
     return new Repeater<StatusEvent>(async (push, stop) => {
       let set = local.get(sessionId);
       if (!set) local.set(sessionId, (set = new Set()));
-      const subscriber: Subscriber = { push: (event) => void push(event), stop: () => stop() };
+      let waiting = 0;
+      const subscriber: Subscriber = {
+        push(event) {
+          // A subscriber that stops reading is ended, not buffered for without bound: its events
+          // would pile up until the repeater throws inside the fan-out to everyone else.
+          if (waiting >= MAX_WAITING_EVENTS) return void stop();
+          waiting += 1;
+          push(event).then(
+            () => (waiting -= 1),
+            () => (waiting -= 1),
+          );
+        },
+        stop: () => stop(),
+      };
       set.add(subscriber);
       await stop;
       set.delete(subscriber);

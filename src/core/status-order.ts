@@ -66,6 +66,8 @@ export interface Delivery {
  */
 export function isNews(last: Delivery | undefined, incoming: Delivery): boolean {
   if (!last) return true;
+  // An erasure ends a session whatever was stamped before it (a clock ahead of ours included).
+  if (incoming.status === 'Deleted') return last.status !== 'Deleted';
   if (last.status === incoming.status || incoming.timestamp < last.timestamp) return false;
   return mayFollow(last.status, incoming.status) ?? incoming.timestamp > last.timestamp;
 }
