@@ -88,7 +88,9 @@ export function createWebhookRoute(options: WebhookOptions) {
       typeof delivery.status !== 'string' ||
       delivery.status.length > 64 ||
       typeof delivery.timestamp !== 'number' ||
-      !Number.isFinite(delivery.timestamp)
+      !Number.isFinite(delivery.timestamp) ||
+      // A time ahead of ours would make every real change after it look older, and be dropped.
+      delivery.timestamp > Date.now() / 1000 + WEBHOOK_TOLERANCE_SECONDS
     ) {
       // Signed by Didit but not what we expect: acknowledging would lose it silently, so say so.
       log.warn('webhook verified but malformed');
@@ -102,7 +104,7 @@ export function createWebhookRoute(options: WebhookOptions) {
       // decision is read again from Didit, as after every event).
       log.info('webhook verified by X-Signature-Simple only');
     }
-    const resubmit = resubmitSteps(delivery.resubmit_info);
+    const resubmit = signedBy === 'simple' ? undefined : resubmitSteps(delivery.resubmit_info);
     const event = { sessionId: delivery.session_id.toLowerCase(), status: delivery.status, timestamp: delivery.timestamp, ...(resubmit && { resubmit }) };
     try {
       if (!(await events.record(event))) {
