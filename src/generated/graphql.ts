@@ -40,7 +40,7 @@ export type CreateSessionInput = {
   callback?: string | null | undefined;
   /** v3. */
   callbackMethod?: CallbackMethod | null | undefined;
-  /** v3. */
+  /** v3. Reviewers only (Didit may write to the address). */
   contactDetails?: ContactDetailsInput | null | undefined;
   /** v3. Reviewers only. */
   expectedDetails?: ExpectedDetailsInput | null | undefined;

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import { requireCaller, requireReviewer } from '../core/access.ts';
+import { readsSessions } from '../core/session-count.ts';
 import { MAX_COMMENT_LENGTH } from '../didit/checks.ts';
 import type { Workflow as WireWorkflow } from '../didit/types.ts';
 import { builder } from './builder.ts';
-import { SessionStatus } from './enums.ts';
+import { SessionStatus, fromSessionStatus } from './enums.ts';
 import { Session, badInput, checkSessionId, readAgain, refusedChange, type SessionSource } from './session.ts';
 
 /**
@@ -25,8 +26,6 @@ function offsetOf(cursor: string | null | undefined): number {
   return Number(match[1]);
 }
 
-/** A status as Didit spells it, from the enum name ("IN_REVIEW" -> "In Review", "KYC_EXPIRED" -> "Kyc Expired"). */
-const didit = (name: string) => name.toLowerCase().replace(/(^|_)(\w)/g, (_, sep: string, c: string) => (sep ? ' ' : '') + c.toUpperCase());
 
 const SessionSearchFilter = builder.inputType('SessionSearchFilter', {
   fields: (t) => ({
@@ -121,7 +120,7 @@ builder.queryFields((t) => ({
         {
           // An applicant's search is narrowed to their own sessions, whatever they pass.
           vendorData: caller.reviewer ? (filter?.vendorData ?? undefined) : caller.sub,
-          statuses: filter?.statuses?.map(didit),
+          statuses: filter?.statuses?.map(fromSessionStatus),
           workflowId: filter?.workflowId ?? undefined,
           country: filter?.country ?? undefined,
           dateFrom: filter?.createdAfter ?? undefined,
@@ -131,9 +130,12 @@ builder.queryFields((t) => ({
         { limit, offset },
       );
       // And checked again on the way out: a row that is not the applicant's is never shown.
-      const rows = page.results.filter((row) => caller.reviewer || row.vendor_data === caller.sub);
+      // Cursors count Didit's rows, shown or not, so that the next page starts where this one ended.
+      const edges = page.results.flatMap((row, i) =>
+        caller.reviewer || row.vendor_data === caller.sub ? [{ cursor: cursorOf(offset + i + 1), node: { id: row.session_id.toLowerCase(), row } }] : [],
+      );
       return {
-        edges: rows.map((row, i) => ({ cursor: cursorOf(offset + i + 1), node: { id: row.session_id.toLowerCase(), row } })),
+        edges,
         totalCount: page.count,
         offset,
         hasNextPage: offset + page.results.length < page.count,
@@ -203,6 +205,7 @@ builder.mutationFields((t) => ({
     nullable: false,
     description: 'Ask the applicant to redo steps: the session becomes RESUBMITTED and its URL opens again (Didit v3). Reviewers only.',
     args: { input: t.arg({ type: ResubmitSessionInput, required: true }) },
+    extensions: readsSessions((args: { input: { sessionId: string } }) => [args.input.sessionId]),
     resolve: async (_, { input }, ctx) => {
       requireReviewer(ctx.caller);
       const id = checkSessionId(input.sessionId, 'input.sessionId');
@@ -231,14 +234,17 @@ builder.mutationFields((t) => ({
     nullable: false,
     description: "A review that sets the session's status, signed with the reviewer's id (Didit v3). Reviewers only.",
     args: { input: t.arg({ type: AddSessionReviewInput, required: true }) },
+    extensions: readsSessions((args: { input: { sessionId: string } }) => [args.input.sessionId]),
     resolve: async (_, { input }, ctx) => {
       const caller = requireReviewer(ctx.caller);
       const id = checkSessionId(input.sessionId, 'input.sessionId');
-      if (input.comment != null && input.comment.length > MAX_COMMENT_LENGTH) {
-        throw badInput(`The comment is at most ${MAX_COMMENT_LENGTH} characters`, { argument: 'input.comment' });
-      }
       // Didit shows every review as made by our API key: the reviewer's own id travels in the comment.
-      const signed = `${input.comment ? `${input.comment}\n` : ''}(reviewer: ${caller.sub})`;
+      const signature = `(reviewer: ${caller.sub})`;
+      const room = MAX_COMMENT_LENGTH - signature.length - 1;
+      if (input.comment != null && input.comment.length > room) {
+        throw badInput(`The comment is at most ${room} characters (the reviewer's id is added to it)`, { argument: 'input.comment' });
+      }
+      const signed = `${input.comment ? `${input.comment}\n` : ''}${signature}`;
       await ctx.services.didit
         .addReview(id, { status: input.status, comment: signed })
         .catch((error: unknown) =>

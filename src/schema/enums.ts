@@ -40,6 +40,11 @@ function mapEnum(known: Set<string>, kind: string, value: unknown, warn: Warn): 
   return 'UNKNOWN';
 }
 
+/** The enum value back as Didit spells the status ("IN_REVIEW" -> "In Review", "KYC_EXPIRED" -> "Kyc Expired"). */
+export function fromSessionStatus(name: string): string {
+  return name.toLowerCase().replace(/(^|_)(\w)/g, (_, sep: string, c: string) => (sep ? ' ' : '') + c.toUpperCase());
+}
+
 /** A Didit session status as the enum value, UNKNOWN (logged) for one Didit added later. */
 export function toSessionStatus(value: unknown, warn: Warn): string {
   return mapEnum(sessionStatuses, 'SessionStatus', value, warn);

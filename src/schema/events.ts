@@ -1,13 +1,12 @@
 import { readsSessions } from '../core/session-count.ts';
+import { isNews } from '../core/status-order.ts';
 import { DELETED_STATUS, stage, type ResubmitStep as ResubmitStepEvent, type StatusEvent } from '../core/status-events.ts';
 import { requireReviewer } from '../core/access.ts';
 import { Repeater } from 'graphql-yoga';
 import { builder } from './builder.ts';
 import { warnOf } from './decision.ts';
-import { SessionStatus, toSessionStatus } from './enums.ts';
+import { SessionStatus, fromSessionStatus, toSessionStatus } from './enums.ts';
 
-/** A status as Didit spells it, from the enum name ("IN_REVIEW" -> "In Review"). */
-const diditStatus = (name: string) => name.toLowerCase().replace(/(^|_)(\w)/g, (_, sep: string, c: string) => (sep ? ' ' : '') + c.toUpperCase());
 import { Session, checkSessionId, loadVisibleSession } from './session.ts';
 
 const ResubmitStep = builder.objectRef<ResubmitStepEvent>('ResubmitStep');
@@ -98,7 +97,7 @@ builder.subscriptionField('reviewQueue', (t) =>
     args: { statuses: t.arg({ type: [SessionStatus] }) },
     subscribe: (_, { statuses }, ctx) => {
       requireReviewer(ctx.caller);
-      const wanted = statuses?.length ? new Set(statuses.map(diditStatus)) : undefined;
+      const wanted = statuses?.length ? new Set(statuses.map(fromSessionStatus)) : undefined;
       return filtered(ctx.services.events.subscribeAll(), (event) => !wanted || wanted.has(event.status));
     },
     resolve: (event) => event,
@@ -106,8 +105,8 @@ builder.subscriptionField('reviewQueue', (t) =>
 );
 
 /**
- * The events, starting with `first`, ending after DELETED; a live event no newer than `first` is not
- * repeated. A Repeater, not an async generator: a client leaving must end `live` at once, even while
+ * The events, starting with `first`, ending after DELETED; a live event that is no news after
+ * `first` is not sent. A Repeater, not an async generator: a client leaving must end `live` at once, even while
  * it waits for an event (a generator would wait for that event before running its `finally`).
  */
 function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEvent | undefined): AsyncIterableIterator<StatusEvent> {
@@ -115,7 +114,8 @@ function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEve
     void stop.then(() => live.return?.());
     if (first) await push(first);
     for await (const event of live) {
-      if (first && event.status === first.status && event.timestamp <= first.timestamp) continue;
+      // Nothing the read already showed, nor a status that comes before it.
+      if (first && !isNews(first, event)) continue;
       await push(event);
       if (event.status === DELETED_STATUS) break;
     }

@@ -250,7 +250,7 @@ const CreateSessionInput = builder.inputType('CreateSessionInput', {
     metadata: t.field({ type: 'JSON', description: 'v3: a JSON object kept with the session (at most 4 kB). Reviewers only.' }),
     language: t.string({ description: 'v3: the language of the verification pages, ISO 639-1 (e.g. "en").' }),
     callbackMethod: t.field({ type: CallbackMethod, description: 'v3.' }),
-    contactDetails: t.field({ type: ContactDetailsInput, description: 'v3.' }),
+    contactDetails: t.field({ type: ContactDetailsInput, description: 'v3. Reviewers only (Didit may write to the address).' }),
     expectedDetails: t.field({ type: ExpectedDetailsInput, description: 'v3. Reviewers only.' }),
   }),
 });
@@ -290,7 +290,8 @@ builder.mutationFields((t) => ({
       }
       if (!caller.reviewer) {
         // What decides how strictly an applicant is checked is not the applicant's to choose.
-        for (const field of ['workflowId', 'metadata', 'expectedDetails'] as const) {
+        // Nor is whom Didit writes to: an applicant could have Didit email any address.
+        for (const field of ['workflowId', 'metadata', 'expectedDetails', 'contactDetails'] as const) {
           if (input[field] != null) throw new GraphQLError(`Only reviewers may set ${field}`, { extensions: { code: 'FORBIDDEN', argument: `input.${field}` } });
         }
       }

@@ -81,6 +81,9 @@ describe('Didit v3 through the gateway, against the sandbox', () => {
     expect(features.errors![0]!.message).toMatch(/workflowId/);
     const workflow = await gw.post(applicant, `mutation { createSession(input: { workflowId: "${FULL_WORKFLOW_ID}" }) { session { id } } }`);
     expect(codes(workflow)).toEqual(['FORBIDDEN']);
+    // Nor may an applicant have Didit write to an address of their choosing.
+    const contact = await gw.post(applicant, 'mutation { createSession(input: { contactDetails: { email: "someone@example.com", sendNotificationEmails: true } }) { session { id } } }');
+    expect(codes(contact)).toEqual(['FORBIDDEN']);
   });
 
   it('resubmits: the same URL opens again, subscribers hear the steps, and the applicant finishes again', async () => {
