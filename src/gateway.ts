@@ -59,6 +59,8 @@ export interface RunningGateway {
 }
 
 const DEMO_TOKEN_LIFETIME = '24h';
+/** Didit's limit on GET calls other than decisions and PDFs (a search page, a review feed, workflows). */
+const LIST_CALLS_PER_MINUTE = 600;
 
 /**
  * Starts the gateway as configured: in sandbox mode with the Didit simulator in-process, and
@@ -145,7 +147,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
     budget: createBudget({
       buckets,
       config: config.budget,
-      limitsPerMinute: { decision: config.didit.decisionsPerMinute, pdf: config.didit.pdfsPerMinute },
+      limitsPerMinute: { decision: config.didit.decisionsPerMinute, pdf: config.didit.pdfsPerMinute, list: LIST_CALLS_PER_MINUTE },
     }),
     events,
     metrics,

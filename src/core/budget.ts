@@ -5,7 +5,7 @@ import type { Bucket, RateBuckets } from '../didit/rate-buckets.ts';
 import type { Caller } from './access.ts';
 
 /** The Didit endpoints whose calls are shared out among callers. */
-export type BudgetedEndpoint = 'decision' | 'pdf';
+export type BudgetedEndpoint = 'decision' | 'pdf' | 'list';
 
 /** Who pays for an upstream call: a caller, by a hash of its `sub` (no personal data in keys or links). */
 export interface Payer {
@@ -51,7 +51,7 @@ export function createBudget(options: {
   limitsPerMinute: Record<BudgetedEndpoint, number>;
 }): Budget {
   const { buckets, config, limitsPerMinute } = options;
-  const nouns: Record<BudgetedEndpoint, string> = { decision: 'decision reads', pdf: 'PDF reports' };
+  const nouns: Record<BudgetedEndpoint, string> = { decision: 'decision reads', pdf: 'PDF reports', list: 'session searches' };
 
   return {
     async charge(payer, endpoint) {

@@ -48,7 +48,8 @@ export const PDF_READ_CHUNK = 1024 * 1024;
 
 export function resilienceFor(options: LimitOptions & TransportOptions) {
   return createResilience({
-    limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50 },
+    // Searches (v3) are paced under Didit's 600 GETs a minute: applicants can make them.
+    limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50, list: 600 },
     paceBuckets: options.paceBuckets,
     maxConcurrent: options.maxConcurrentCalls ?? 64,
     breakerThreshold: options.breakerThreshold,

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import { requireCaller, requireReviewer } from '../core/access.ts';
+import { payerOf } from '../core/budget.ts';
 import { readsSessions } from '../core/session-count.ts';
 import { MAX_COMMENT_LENGTH } from '../didit/checks.ts';
 import type { Workflow as WireWorkflow } from '../didit/types.ts';
@@ -116,6 +117,8 @@ builder.queryFields((t) => ({
         throw badInput('DELETED and UNKNOWN are not statuses Didit searches by', { argument: 'filter.statuses' });
       }
       const offset = offsetOf(after);
+      // A search page is a Didit call like a read: charged to the caller's share.
+      if (ctx.services.didit.api === 'v3') await ctx.services.budget.charge(payerOf(caller), 'list');
       const page = await ctx.services.didit.listSessions(
         {
           // An applicant's search is narrowed to their own sessions, whatever they pass.

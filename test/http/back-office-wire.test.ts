@@ -172,3 +172,28 @@ describe('back office with Didit v1', () => {
     expect(v1.sandboxInstance.requests.filter((r) => r.endpoint !== 'token')).toEqual([]);
   });
 });
+
+describe('searches are charged to the caller', () => {
+  it("an applicant past their share of searches is refused, and a reviewer's search still runs", async () => {
+    const upstream = await startFakeUpstream({
+      'GET /v3/sessions/?limit=1&offset=0&vendor_data=spammer': (_, res) => json(res, 200, { count: 0, results: [] }),
+      'GET /v3/sessions/?limit=1&offset=0': (_, res) => json(res, 200, { count: 0, results: [] }),
+    });
+    // Didit takes 600 searches a minute: a caller's 20 % is 120 (30 at once, then two a second).
+    const small = await startTestGateway({ DIDIT_API_KEY: KEY, DIDIT_API_URL: upstream.url });
+    try {
+      const spammer = await small.token('spammer');
+      const results = [];
+      for (let i = 0; i < 150; i += 1) results.push(await small.post(spammer, '{ searchSessions(first: 1) { totalCount } }'));
+      const refused = results.filter((r) => codes(r)[0] === 'RATE_LIMITED');
+      expect(refused.length).toBeGreaterThan(0);
+      expect(refused[0]!.errors![0]!.extensions).toMatchObject({ limit: 'caller' });
+      expect(upstream.requests.length).toBe(150 - refused.length);
+      const office = await small.post(await small.token('office', ['reviewer']), '{ searchSessions(first: 1) { totalCount } }');
+      expect(office.errors).toBeUndefined();
+    } finally {
+      await small.close();
+      await upstream.close();
+    }
+  });
+});
