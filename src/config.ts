@@ -44,6 +44,8 @@ export interface Limits {
   maxBodyBytes: number;
   /** Distinct Didit sessions one operation may read, across all its aliases and fields. */
   maxSessionsPerOperation: number;
+  /** Subscriptions one caller may hold open at once (per instance). */
+  maxSubscriptionsPerCaller: number;
 }
 
 /** How Didit's per-minute limits are shared out among callers and gateway instances. */
@@ -411,6 +413,7 @@ export function loadConfig(env: Env = process.env): Config {
       maxTokens: int('MAX_TOKENS', 2000, 10, 100_000),
       maxDirectives: int('MAX_DIRECTIVES', 50, 1, 1000),
       maxBodyBytes: int('MAX_BODY_BYTES', 100_000, 1000, 10_000_000),
+      maxSubscriptionsPerCaller: int('MAX_SUBSCRIPTIONS_PER_CALLER', 20, 1, 10_000),
       maxSessionsPerOperation: int('MAX_SESSIONS_PER_OPERATION', 100, 1, 10_000),
     },
     trustedDocuments,

@@ -24,6 +24,7 @@ import { createPdfLinks } from './core/pdf-links.ts';
 import { createRateLimit } from './core/rate-limit.ts';
 import { createResponseCache } from './core/response-cache.ts';
 import { DELETED_STATUS, createStatusEvents } from './core/status-events.ts';
+import { createSubscriptionSlots } from './core/subscription-slots.ts';
 import { createWebhookRoute } from './http/webhooks.ts';
 import { attachWebSocket } from './http/websocket.ts';
 import { loadTrustedDocuments } from './http/graphql/trusted-documents.ts';
@@ -150,6 +151,7 @@ export async function startGateway(config: Config, options: StartOptions = {}): 
       limitsPerMinute: { decision: config.didit.decisionsPerMinute, pdf: config.didit.pdfsPerMinute, list: LIST_CALLS_PER_MINUTE },
     }),
     events,
+    subscriptionSlots: createSubscriptionSlots(config.limits.maxSubscriptionsPerCaller),
     metrics,
     pdfLinks: createPdfLinks({ publicUrl: config.publicUrl, secret: config.pdfLinkSecret, ttlSeconds: config.pdfLinkTtlSeconds }),
     log,

@@ -11,6 +11,7 @@ import type { PdfLinks } from './pdf-links.ts';
 import type { RateLimit } from './rate-limit.ts';
 import type { ResponseCache } from './response-cache.ts';
 import type { StatusEvents } from './status-events.ts';
+import type { SubscriptionSlots } from './subscription-slots.ts';
 
 /** What lives as long as the process and is shared by every request. */
 export interface Services {
@@ -21,6 +22,8 @@ export interface Services {
   rateLimit: RateLimit;
   /** Didit's calls shared out among callers, charged when a call is really made. */
   budget: Budget;
+  /** Open subscriptions per caller. */
+  subscriptionSlots: SubscriptionSlots;
   pdfLinks: PdfLinks;
   events: StatusEvents;
   metrics: Metrics;

@@ -1,7 +1,7 @@
 import { readsSessions } from '../core/session-count.ts';
 import { isNews } from '../core/status-order.ts';
 import { DELETED_STATUS, stage, type ResubmitStep as ResubmitStepEvent, type StatusEvent } from '../core/status-events.ts';
-import { requireReviewer } from '../core/access.ts';
+import { requireCaller, requireReviewer } from '../core/access.ts';
 import { Repeater } from 'graphql-yoga';
 import { builder } from './builder.ts';
 import { warnOf } from './decision.ts';
@@ -72,14 +72,16 @@ builder.subscriptionField('sessionStatusChanged', (t) =>
     extensions: readsSessions((args: { sessionId: string }) => [args.sessionId]),
     subscribe: async (_, { sessionId, includeCurrent }, ctx) => {
       const id = checkSessionId(sessionId, 'sessionId');
+      const release = ctx.services.subscriptionSlots.take(requireCaller(ctx.caller));
       // Subscribed before the read, so that no change between the two is missed.
       const live = ctx.services.events.subscribe(id);
       try {
         // Same rules as `session`: someone else's session is NOT_FOUND, before anything is held.
         const { decision } = await loadVisibleSession(ctx, id);
         const current = includeCurrent && decision ? { sessionId: id, status: decision.status, timestamp: Math.floor(Date.now() / 1000) } : undefined;
-        return untilDeleted(live, current);
+        return untilDeleted(live, current, release);
       } catch (error) {
+        release();
         await live.return?.();
         throw error;
       }
@@ -96,9 +98,9 @@ builder.subscriptionField('reviewQueue', (t) =>
       "Every session's status changes, across all instances (the back office's live queue), optionally only those reaching one of `statuses` (e.g. [IN_REVIEW]). Reviewers only.",
     args: { statuses: t.arg({ type: [SessionStatus] }) },
     subscribe: (_, { statuses }, ctx) => {
-      requireReviewer(ctx.caller);
+      const release = ctx.services.subscriptionSlots.take(requireReviewer(ctx.caller));
       const wanted = statuses?.length ? new Set(statuses.map(fromSessionStatus)) : undefined;
-      return filtered(ctx.services.events.subscribeAll(), (event) => !wanted || wanted.has(event.status));
+      return filtered(ctx.services.events.subscribeAll(), (event) => !wanted || wanted.has(event.status), release);
     },
     resolve: (event) => event,
   }),
@@ -109,9 +111,12 @@ builder.subscriptionField('reviewQueue', (t) =>
  * `first` is not sent. A Repeater, not an async generator: a client leaving must end `live` at once, even while
  * it waits for an event (a generator would wait for that event before running its `finally`).
  */
-function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEvent | undefined): AsyncIterableIterator<StatusEvent> {
+function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEvent | undefined, release: () => void): AsyncIterableIterator<StatusEvent> {
   return new Repeater<StatusEvent>(async (push, stop) => {
-    void stop.then(() => live.return?.());
+    void stop.then(() => {
+      release();
+      return live.return?.();
+    });
     if (first) await push(first);
     for await (const event of live) {
       // Nothing the read already showed, nor a status that comes before it.
@@ -123,9 +128,12 @@ function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEve
   });
 }
 
-function filtered(live: AsyncIterableIterator<StatusEvent>, keep: (event: StatusEvent) => boolean): AsyncIterableIterator<StatusEvent> {
+function filtered(live: AsyncIterableIterator<StatusEvent>, keep: (event: StatusEvent) => boolean, release: () => void): AsyncIterableIterator<StatusEvent> {
   return new Repeater<StatusEvent>(async (push, stop) => {
-    void stop.then(() => live.return?.());
+    void stop.then(() => {
+      release();
+      return live.return?.();
+    });
     for await (const event of live) if (keep(event)) await push(event);
     stop();
   });
