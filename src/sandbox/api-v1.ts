@@ -7,13 +7,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isWireFeatures } from '../didit/features.ts';
 import { FINAL_STATUSES, type CreateSessionResponse, type TokenResponse } from '../didit/types.ts';
-import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { sendJson } from '../lib/send-json.ts';
 import { isHttpUrl } from '../lib/url.ts';
 import { findSession, type SandboxContext } from './context.ts';
 import { basicCredentialsMatch, stableUuid } from './credentials.ts';
 import { HttpError, readForm, readJsonObject } from './http.ts';
-import { renderDecisionPdf } from './pdf.ts';
+import { sendReport } from './pdf.ts';
 import { SessionStateError } from './store.ts';
 import { SEGMENT, type Route } from './router.ts';
 
@@ -91,13 +90,7 @@ export function v1Routes(context: SandboxContext): Route[] {
     if (!(FINAL_STATUSES as readonly string[]).includes(session.status)) {
       throw new HttpError(403, { detail: 'A report is only available for sessions that are Approved, Declined or In Review.' });
     }
-    const report = await renderDecisionPdf(store.decision(session));
-    res.writeHead(200, {
-      'Content-Type': 'application/pdf',
-      'Content-Disposition': `attachment; filename=${pdfFileName(session.id)}`,
-      'Content-Length': report.length,
-    });
-    res.end(report);
+    await sendReport(res, session.id, store.decision(session));
   }
 
   async function updateStatus(req: IncomingMessage, res: ServerResponse, [id]: string[]): Promise<void> {

@@ -21,13 +21,12 @@
 import { isIP } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ResubmitNode } from '../didit/types.ts';
-import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { sendJson } from '../lib/send-json.ts';
 import { isHttpUrl } from '../lib/url.ts';
 import { findSession, type SandboxContext } from './context.ts';
 import { sameSecret } from './credentials.ts';
 import { HttpError, readJsonObject } from './http.ts';
-import { renderDecisionPdf } from './pdf.ts';
+import { sendReport } from './pdf.ts';
 import { GENERIC_GET, GENERIC_WRITE, rateLimitHeaders, type Scope } from './rate-limits.ts';
 import { SEGMENT, type Route } from './router.ts';
 import type { SessionRecord } from './store.ts';
@@ -126,13 +125,7 @@ export function v3Routes(context: SandboxContext): Route[] {
         detail: `The session is ${session.status}: a report is only available for sessions that are Approved, Declined, In Review or Kyc Expired.`,
       });
     }
-    const report = await renderDecisionPdf(store.decision(session));
-    res.writeHead(200, {
-      'Content-Type': 'application/pdf',
-      'Content-Disposition': `attachment; filename=${pdfFileName(session.id)}`,
-      'Content-Length': report.length,
-    });
-    res.end(report);
+    await sendReport(res, session.id, store.decision(session));
   }
 
   async function updateStatus(req: IncomingMessage, res: ServerResponse, [id]: string[]): Promise<void> {

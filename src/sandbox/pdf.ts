@@ -3,6 +3,8 @@
  * (session, applicant, document, checks, warnings, reviews), made with pdfkit's built-in
  * Helvetica so no font file is needed.
  */
+import type { ServerResponse } from 'node:http';
+import { pdfFileName } from '../lib/pdf-file-name.ts';
 import PDFDocument from 'pdfkit';
 import type { Decision } from '../didit/types.ts';
 
@@ -74,4 +76,15 @@ export function renderDecisionPdf(decision: Decision): Promise<Buffer> {
 /** A value as the report prints it; a missing one (check not requested, session unfinished) is a dash. */
 function show(value: unknown): string {
   return value === null || value === undefined || value === '' ? '-' : String(value);
+}
+
+/** Answers with a session's report as Didit sends it: a PDF attachment of known length. */
+export async function sendReport(res: ServerResponse, sessionId: string, decision: Decision): Promise<void> {
+  const report = await renderDecisionPdf(decision);
+  res.writeHead(200, {
+    'Content-Type': 'application/pdf',
+    'Content-Disposition': `attachment; filename=${pdfFileName(sessionId)}`,
+    'Content-Length': report.length,
+  });
+  res.end(report);
 }
