@@ -7,6 +7,7 @@ import { SignJWT } from 'jose';
 import type { DestinationStream, Logger } from 'pino';
 import type { Config } from './config.ts';
 import { mediaLifetimeMs } from './didit/media-expiry.ts';
+import { LIST_CALLS_PER_MINUTE } from './didit/v1.ts';
 import { createDiditClient, type DiditClientOptions } from './didit/client.ts';
 import { KYC_AML_WORKFLOW_ID } from './sandbox/workflows.ts';
 import type { Sandbox, SandboxOptions } from './sandbox/server.ts';
@@ -60,8 +61,6 @@ export interface RunningGateway {
 }
 
 const DEMO_TOKEN_LIFETIME = '24h';
-/** Didit's limit on GET calls other than decisions and PDFs (a search page, a review feed, workflows). */
-const LIST_CALLS_PER_MINUTE = 600;
 
 /**
  * Starts the gateway as configured: in sandbox mode with the Didit simulator in-process, and

@@ -46,10 +46,12 @@ export interface DiditV1Client extends DiditClient {
 /** How much of a PDF is read from Didit at once (the stream stays bounded by this). */
 export const PDF_READ_CHUNK = 1024 * 1024;
 
+/** Didit's limit on its other GETs, which session searches (v3) are paced under: applicants can make them. */
+export const LIST_CALLS_PER_MINUTE = 600;
+
 export function resilienceFor(options: LimitOptions & TransportOptions) {
   return createResilience({
-    // Searches (v3) are paced under Didit's 600 GETs a minute: applicants can make them.
-    limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50, list: 600 },
+    limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50, list: LIST_CALLS_PER_MINUTE },
     paceBuckets: options.paceBuckets,
     maxConcurrent: options.maxConcurrentCalls ?? 64,
     breakerThreshold: options.breakerThreshold,
