@@ -79,7 +79,7 @@ builder.subscriptionField('sessionStatusChanged', (t) =>
         // Same rules as `session`: someone else's session is NOT_FOUND, before anything is held.
         const { decision } = await loadVisibleSession(ctx, id);
         const current = includeCurrent && decision ? { sessionId: id, status: decision.status, timestamp: Math.floor(Date.now() / 1000) } : undefined;
-        return untilDeleted(live, current, release);
+        return untilDeleted(live, current, lease(release, ctx.caller?.expiresAt));
       } catch (error) {
         release();
         await live.return?.();
@@ -100,7 +100,7 @@ builder.subscriptionField('reviewQueue', (t) =>
     subscribe: (_, { statuses }, ctx) => {
       const release = ctx.services.subscriptionSlots.take(requireReviewer(ctx.caller));
       const wanted = statuses?.length ? new Set(statuses.map(fromSessionStatus)) : undefined;
-      return filtered(ctx.services.events.subscribeAll(), (event) => !wanted || wanted.has(event.status), release);
+      return filtered(ctx.services.events.subscribeAll(), (event) => !wanted || wanted.has(event.status), lease(release, ctx.caller?.expiresAt));
     },
     resolve: (event) => event,
   }),
@@ -111,12 +111,9 @@ builder.subscriptionField('reviewQueue', (t) =>
  * `first` is not sent. A Repeater, not an async generator: a client leaving must end `live` at once, even while
  * it waits for an event (a generator would wait for that event before running its `finally`).
  */
-function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEvent | undefined, release: () => void): AsyncIterableIterator<StatusEvent> {
+function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEvent | undefined, held: Lease): AsyncIterableIterator<StatusEvent> {
   return new Repeater<StatusEvent>(async (push, stop) => {
-    void stop.then(() => {
-      release();
-      return live.return?.();
-    });
+    held.start(stop, live);
     if (first) await push(first);
     for await (const event of live) {
       // Nothing the read already showed, nor a status that comes before it.
@@ -128,13 +125,37 @@ function untilDeleted(live: AsyncIterableIterator<StatusEvent>, first: StatusEve
   });
 }
 
-function filtered(live: AsyncIterableIterator<StatusEvent>, keep: (event: StatusEvent) => boolean, release: () => void): AsyncIterableIterator<StatusEvent> {
+function filtered(live: AsyncIterableIterator<StatusEvent>, keep: (event: StatusEvent) => boolean, held: Lease): AsyncIterableIterator<StatusEvent> {
   return new Repeater<StatusEvent>(async (push, stop) => {
-    void stop.then(() => {
-      release();
-      return live.return?.();
-    });
+    held.start(stop, live);
     for await (const event of live) if (keep(event)) await push(event);
     stop();
   });
+}
+
+interface Lease {
+  /** Ties a subscription's end to its slot, its events and its caller's token. */
+  start(stop: Promise<unknown> & (() => void), live: AsyncIterableIterator<StatusEvent>): void;
+}
+
+/** Longest delay a Node timer takes; a token valid longer is not timed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * What a subscription holds, let go together: when the client leaves or the stream ends, its
+ * events at once and its slot; when the caller's token expires, the subscription itself (over
+ * WebSocket the socket closes then; an SSE stream would otherwise run on).
+ */
+function lease(release: () => void, expiresAt: number | undefined): Lease {
+  return {
+    start(stop, live) {
+      const left = expiresAt === undefined ? Infinity : expiresAt * 1000 - Date.now();
+      const expiry = left < MAX_TIMER_MS ? setTimeout(() => stop(), Math.max(0, left)) : undefined;
+      void stop.then(() => {
+        clearTimeout(expiry);
+        release();
+        return live.return?.();
+      });
+    },
+  };
 }

@@ -26,3 +26,21 @@ it('a caller holds at most MAX_SUBSCRIPTIONS_PER_CALLER subscriptions, over any 
   await vi.waitFor(() => expect(gw.services.events.subscriberCount()).toBe(3));
   await Promise.all([second.close(), third.close(), other.close(), fourth.close()]);
 });
+
+it("ends a subscription when the caller's token expires, over SSE as over WebSocket, and frees its slot", async () => {
+  const { SignJWT } = await import('jose');
+  const { TEST_JWT_SECRET } = await import('../support/gateway.ts');
+  const shortLived = await new SignJWT({ roles: ['reviewer'] })
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('office-short')
+    .setExpirationTime(Math.floor(Date.now() / 1000) + 2)
+    .sign(new TextEncoder().encode(TEST_JWT_SECRET));
+  // The first test's subscriptions are gone.
+  await vi.waitFor(() => expect(gw.services.events.subscriberCount()).toBe(0));
+  const before = 0;
+  const sub = subscribeSse(gw.url, shortLived, 'subscription { reviewQueue { status } }', {});
+  await vi.waitFor(() => expect(gw.services.events.subscriberCount()).toBe(before + 1));
+  await vi.waitFor(() => expect(sub.ended()).toBe(true), { timeout: 10_000 });
+  await vi.waitFor(() => expect(gw.services.events.subscriberCount()).toBe(before));
+  await sub.close();
+});
