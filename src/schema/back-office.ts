@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { GraphQLError } from 'graphql';
 import { requireCaller, requireReviewer } from '../core/access.ts';
-import { payerOf } from '../core/budget.ts';
+import { payerOf, pseudonym } from '../core/budget.ts';
 import { readsSessions } from '../core/session-count.ts';
 import { MAX_COMMENT_LENGTH } from '../didit/checks.ts';
 import type { Workflow as WireWorkflow } from '../didit/types.ts';
@@ -199,8 +198,8 @@ DeleteSessionPayload.implement({
   }),
 });
 
-/** Who did it, for the log: a digest of the reviewer's sub (the sub itself may be an email address). */
-const reviewerRef = (sub: string) => createHash('sha256').update(sub).digest('hex').slice(0, 16);
+/** Who did it, for the log: the reviewer's pseudonym (the sub itself may be an email address), as budget keys name callers. */
+const reviewerRef = (sub: string) => pseudonym(`sub:${sub}`);
 
 builder.mutationFields((t) => ({
   resubmitSession: t.field({
