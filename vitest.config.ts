@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
 const require = createRequire(import.meta.url);
 
 /** Fast tests that need no gateway process or browser: `npm run test:unit` runs them in seconds. */
-const UNIT = ['test/lib/**', 'test/examples/**', 'test/schema/**', 'test/didit/**', 'test/config.test.ts', 'test/core/access.test.ts', 'test/core/*-cache.test.ts'];
+const UNIT = ['test/lib/**', 'test/examples/**', 'test/schema/**', 'test/didit/**', 'test/config.test.ts', 'test/core/access.test.ts', 'test/core/*-cache.test.ts', 'test/core/live-queue.test.ts', 'test/audit/chain.test.ts', 'test/core/turns.test.ts'];
 
 export default defineConfig({
   resolve: {
@@ -16,6 +16,8 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // A PostgreSQL database of the run's own for the gateways' audit trails (test/support/postgres.ts).
+    globalSetup: ['test/support/postgres-setup.ts'],
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT.map((glob) => (glob.endsWith('**') ? `${glob}/*.test.ts` : glob)) } },
       {

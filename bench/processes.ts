@@ -5,6 +5,8 @@
 import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { freePort } from '../src/lib/free-port.ts';
 import type { DownloadJob, DownloadResult, HttpJob, HttpResult, JobMessage, JobReply } from './common.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -42,7 +44,7 @@ export interface Stub {
   reset(): Promise<void>;
 }
 
-type StubCounters = Record<'token' | 'decision' | 'create' | 'pdf' | 'unauthorized' | 'notFound', number>;
+type StubCounters = Record<'token' | 'decision' | 'create' | 'pdf' | 'traces' | 'unauthorized' | 'notFound', number>;
 export interface StubStats {
   counts: StubCounters;
   totals: StubCounters;
@@ -123,9 +125,9 @@ export interface GatewayProcess {
  * caller's shell such as REDIS_URL leaks in), and waits until `/health` answers. Its log lines
  * (warnings and worse) are forwarded to stderr, prefixed.
  */
-export async function startGateway(env: Record<string, string>, nodeFlags: string[] = []): Promise<GatewayProcess> {
+export async function startGateway(env: Record<string, string>, nodeFlags: string[] = [], entry = 'dist/index.js'): Promise<GatewayProcess> {
   const child = track(
-    spawn(process.execPath, [...nodeFlags, 'dist/index.js'], {
+    spawn(process.execPath, [...nodeFlags, entry], {
       cwd: ROOT,
       env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -163,6 +165,47 @@ export async function startGateway(env: Record<string, string>, nodeFlags: strin
       const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
       await gone;
       clearTimeout(timer);
+    },
+  };
+}
+
+export interface BenchRedis {
+  url: string;
+  pid: number;
+  /** Commands Redis has run since it started, those run inside scripts included (INFO commandstats), less our own INFOs. */
+  commands(): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * A Redis of the benchmark's own on a free port (no persistence), so that its command counts are
+ * the gateway's alone: another job's on a shared Redis would mix with them.
+ */
+export async function startRedis(): Promise<BenchRedis> {
+  const port = await freePort();
+  const child = track(spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'inherit'] }));
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}) before it was ready`)));
+    child.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('Ready to accept connections') && resolve());
+  });
+  child.stdout!.resume();
+  const url = `redis://127.0.0.1:${port}`;
+  const client = new Redis(url);
+  let infos = 0;
+  return {
+    url,
+    pid: child.pid!,
+    async commands() {
+      const text = await client.info('commandstats');
+      infos += 1;
+      const total = [...text.matchAll(/^cmdstat_[^:]+:calls=(\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
+      // INFO is counted once it has answered: every earlier one of ours is in the total.
+      return total - (infos - 1);
+    },
+    async close() {
+      client.disconnect();
+      child.kill('SIGTERM');
     },
   };
 }

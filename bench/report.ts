@@ -24,6 +24,13 @@ export interface CaseRow {
   vsDirect?: number;
   /** Gateway p50 - direct p50, in ms. */
   addedP50?: number;
+  /** The same against the bare TCP relay (the hop) measured last before it. */
+  vsRelay?: number;
+  addedP50Relay?: number;
+  /** CPU of the hop (gateway or relay) per 2xx answer, in ms. */
+  cpuMsPerOp?: number;
+  /** Commands Redis ran (inside scripts included) per 2xx answer, when the gateway has a Redis. */
+  redisPerOp?: number;
   /** Upstream calls of the case's kind (decision or create) per 2xx answer, from the stub's counters. */
   upstreamPerOp: number;
   upstreamCalls: number;
@@ -50,6 +57,8 @@ export interface PdfRow {
 
 export interface GatewayRun {
   cache: CacheMode;
+  /** With a Redis of its own (a fleet). */
+  redis?: boolean;
   tokenRequests: number;
   peakRssMb: number;
 }
@@ -83,7 +92,7 @@ export function table(headers: string[], rows: string[][], textColumns = 1): str
 
 export function formatCases(rows: CaseRow[]): string {
   return table(
-    ['case', 'cache', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'err', 'non2xx', 'gql err', 'vs direct', '+p50 ms', 'upstream/op', 'gw RSS MB', 'CPU% hop/stub/load/other'],
+    ['case', 'cache', 'conc', 'req/s', 'p50 ms', 'p99 ms', 'err', 'non2xx', 'gql err', 'vs direct', '+p50 ms', 'vs hop', '+p50 hop', 'CPU ms/op', 'upstream/op', 'redis/op', 'gw RSS MB', 'CPU% hop/stub/load/other'],
     rows.map((r) => [
       r.case,
       r.cache,
@@ -96,7 +105,11 @@ export function formatCases(rows: CaseRow[]): string {
       String(r.graphqlErrors),
       r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}x`,
       fixed(r.addedP50, 3),
+      r.vsRelay === undefined ? '-' : `${r.vsRelay.toFixed(2)}x`,
+      fixed(r.addedP50Relay, 3),
+      fixed(r.cpuMsPerOp, 3),
       r.upstreamPerOp.toFixed(3),
+      fixed(r.redisPerOp, 3),
       fixed(r.gatewayRssMb, 0),
       cpuText(r.cpu),
     ]),
@@ -152,13 +165,14 @@ export interface VariantRow {
   vsFirst: number;
   /** Failed answers over every round: connection errors, non-2xx, GraphQL errors. */
   failed: number;
-  /** Median CPU of the gateway, % of one core. */
+  /** Median CPU of the gateway, % of one core, and per answer (ms). */
   hopCpu: number;
+  cpuMsPerOp: number;
 }
 
 export function formatVariants(rows: VariantRow[]): string {
   return table(
-    ['set-up', 'conc', 'req/s (median)', 'each round', 'vs first', 'p50 ms', 'p99 ms', 'failed', 'gw CPU%'],
+    ['set-up', 'conc', 'req/s (median)', 'each round', 'vs first', 'p50 ms', 'p99 ms', 'failed', 'gw CPU%', 'CPU ms/op'],
     rows.map((r) => [
       r.variant,
       String(r.connections),
@@ -169,6 +183,7 @@ export function formatVariants(rows: VariantRow[]): string {
       fixed(r.p99, 3),
       String(r.failed),
       r.hopCpu.toFixed(0),
+      r.cpuMsPerOp.toFixed(3),
     ]),
     1,
   );

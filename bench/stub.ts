@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { drained } from '../src/lib/drained.ts';
 import { PDF_BYTES } from './common.ts';
 
 const ACCESS_TOKEN = process.env.STUB_ACCESS_TOKEN ?? 'bench-access-token';
@@ -20,8 +21,8 @@ const PDF_CHUNK = 64 * 1024;
 
 const SESSION_PATH = /^\/v1\/session\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\/(decision|generate-pdf)\/$/;
 
-type Counter = 'token' | 'decision' | 'create' | 'pdf' | 'unauthorized' | 'notFound';
-const zero = (): Record<Counter, number> => ({ token: 0, decision: 0, create: 0, pdf: 0, unauthorized: 0, notFound: 0 });
+type Counter = 'token' | 'decision' | 'create' | 'pdf' | 'traces' | 'unauthorized' | 'notFound';
+const zero = (): Record<Counter, number> => ({ token: 0, decision: 0, create: 0, pdf: 0, traces: 0, unauthorized: 0, notFound: 0 });
 /** `counts` is reset between cases; `totals` covers the stub's whole life (token requests per gateway). */
 let counts = zero();
 const totals = zero();
@@ -102,17 +103,7 @@ async function streamPdf(res: ServerResponse, sessionId: string) {
   for (let i = 0; i < PDF_CHUNKS; i++) {
     if (res.destroyed) return;
     const chunk = i === 0 ? firstChunk : i === PDF_CHUNKS - 1 ? lastChunk : filler;
-    if (!res.write(chunk)) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      });
-    }
+    if (!res.write(chunk)) await drained(res);
   }
   res.end();
 }
@@ -128,6 +119,14 @@ async function handle(req: IncomingMessage, res: ServerResponse) {
     req.resume();
     count('token');
     return sendJson(res, 200, tokenBody());
+  }
+  // The gateway's traces (OTLP over HTTP, when the bench turns tracing on): read and dropped.
+  // An empty body is an empty ExportTraceServiceResponse in protobuf.
+  if (req.method === 'POST' && url === '/v1/traces') {
+    req.resume();
+    count('traces');
+    res.writeHead(200, { 'content-type': 'application/x-protobuf', 'content-length': 0 });
+    return res.end();
   }
   // Everything below needs the token issued above, as Didit's session endpoints do.
   if (req.headers.authorization !== BEARER) {

@@ -1,5 +1,5 @@
 /**
- * `npm run soak [-- --seconds 120 --clients 12 --sessions-per-minute 8 --attackers 3 --attacker-accounts 1 --api v1|v3]`:
+ * `npm run soak [-- --seconds 120 --clients 12 --sessions-per-minute 8 --attackers 3 --attacker-accounts 1 --lone-seconds 60 --api v1|v3]`:
  * the gateway under faults, load and
  * a starvation attack.
  *
@@ -10,7 +10,12 @@
  * bursts and latency spikes. Applicants and reviewers go about their business (see
  * soak/traffic.ts) beside attackers. Redis is killed and restarted at 30% of the run, the sandbox
  * at 60%; the last 25% is a quiet phase in which sessions no longer change and are only re-read.
+ * Then a lone reviewer reads with sustained demand for `--lone-seconds`, nothing else running.
+ * `--attacker-accounts` spreads the attack loops over several applicant accounts (one attacker
+ * with many accounts).
  * `--api v3` has the fleet talk Didit v3 (x-api-key, workflows) to the sandbox instead of v1.
+ * `--truth [--seconds 40 --max-age-ms 10000]` runs the truth phase instead (soak/truth.ts): webhooks
+ * never sent while sessions change and are deleted at Didit, and how long answers stay wrong.
  *
  * The report (soak/report.ts) says what each figure means and its target. `runSoak` is also what
  * the CI's short soak test calls.
@@ -23,6 +28,8 @@ import { answered, breakerOpenIntervals, busiestWindow, overlaps, quietReads, ty
 import { startGateway, startRedis, stop, type Proc } from './soak/processes.ts';
 import { formatSoak } from './soak/report.ts';
 import { createTraffic, statusesOf } from './soak/traffic.ts';
+import { scratchDatabase } from './scratch-database.ts';
+import { formatTruth, runTruthPhase } from './soak/truth.ts';
 
 export { formatSoak };
 
@@ -41,6 +48,8 @@ export interface SoakOptions {
   attackers?: number;
   /** Applicant accounts the attack loops share out (loop i uses account i mod this). Default 1: one attacker. */
   attackerAccounts?: number;
+  /** Seconds of the last phase, a lone reviewer's sustained demand with nothing else running. Default 60; 0: none. */
+  loneSeconds?: number;
   /** Print progress and the table (the CLI); the test only reads the result. */
   verbose?: boolean;
 }
@@ -58,9 +67,15 @@ export interface SoakResult {
     outageSeenBefore: number;
     /** Failed while Didit was up. */
     whileUp: number;
+    /** Of those, while Redis was away (each instance counting a third of Didit's limit alone). */
+    whileRedisAway: number;
     /** ok / (total - outageNeverSeen). */
     successRate: number;
+    /** 99th percentile of their durations (queue wait for a turn included), ms. */
+    p99Ms: number;
   };
+  /** The last phase: a lone reviewer's sustained demand; Didit reads it was served, and refused. */
+  lone?: { seconds: number; served: number; refused: number; perMinute: number; limitPerMinute: number };
   /** Reads answered with an error while Didit was up and the gateways' breakers closed (normalReads.whileUp). */
   idempotentReadErrors: number;
   /** Reads that failed while Didit was down or a breaker open (both kinds). */
@@ -118,9 +133,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com',
     PDF_LINK_SECRET: 'soak-pdf-link-secret-that-is-long-enough-99',
   };
+  // The fleet's audit trail: a database of the soak's own.
+  const database = await scratchDatabase('soak');
+  Object.assign(gatewayEnv, database.env);
   const procs: { redis?: Proc; gateways: Proc[] } = { gateways: [] };
   let didit: SoakDidit | undefined;
   const traffic = createTraffic({ gatewayUrls, sandboxUrl, api, jwtSecret: JWT_SECRET, sessionsPerMinute: options.sessionsPerMinute ?? 8 });
+  const budgetShared = async (gateway: string) => /^gateway_budget_shared 1$/m.test(await fetch(`${gateway}/metrics`).then((r) => r.text(), () => ''));
   const rss = async (gateway: string) => {
     const text = await (await fetch(`${gateway}/metrics`)).text();
     return Number(/^gateway_process_resident_memory_bytes (\d+)/m.exec(text)?.[1] ?? 0) / 2 ** 20;
@@ -130,7 +149,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     say(`starting Redis, the sandbox and ${INSTANCES.length} gateways (Didit ${api})`);
     procs.redis = await startRedis(redisPort);
     didit = await startSoakDidit({ port: sandboxPort, webhookUrl: `${gatewayUrls[0]}/webhooks/didit`, webhookSecret: WEBHOOK_SECRET });
-    procs.gateways = await Promise.all(ports.map((port) => startGateway(port, gatewayEnv)));
+    // Kept as they start, so that one that fails to start does not leave the others running.
+    const started = await Promise.allSettled(ports.map((port) => startGateway(port, gatewayEnv)));
+    procs.gateways = started.flatMap((g) => (g.status === 'fulfilled' ? [g.value] : []));
+    for (const g of started) if (g.status === 'rejected') throw g.reason;
     const rssStart = await Promise.all(gatewayUrls.map(rss));
 
     say(`${options.clients} applicants and reviewers, ${options.attackers ?? 3} attackers, for ${options.seconds} s`);
@@ -143,9 +165,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const outages: Interval[] = [];
     await at(0.3);
     say('restarting Redis');
+    const redisAway: Interval = { from: Date.now(), to: Infinity };
     await stop(procs.redis, 'SIGKILL');
     await sleep(500);
     procs.redis = await startRedis(redisPort);
+    // Away until every gateway counts in it again (or the run ends: the soak must not outlive it).
+    void (async () => {
+      while (traffic.state.phase !== 'done' && !(await Promise.all(gatewayUrls.map(budgetShared))).every(Boolean)) await sleep(100);
+      redisAway.to = Date.now();
+    })();
     await at(0.6);
     say('restarting the sandbox');
     const down = Date.now();
@@ -162,6 +190,17 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
 
     say('waiting for the last status events');
     const events = await settleEvents(traffic);
+    const loneSeconds = options.loneSeconds ?? 60;
+    let lone: SoakResult['lone'];
+    if (loneSeconds > 0) {
+      // Once the earlier phases' calls have left Didit's window, so that the figure is the lone caller's own.
+      const lastCall = Math.max(0, ...didit.requests.map((r) => r.at));
+      say(`waiting ${Math.max(0, Math.round((lastCall + 61_000 - Date.now()) / 1000))} s for Didit's window to empty`);
+      await sleep(lastCall + 61_000 - Date.now());
+      say(`a lone reviewer reads for ${loneSeconds} s, nothing else running`);
+      const { served, refused, seconds } = await traffic.loneReviewer(loneSeconds);
+      lone = { seconds, served, refused, perMinute: (served * 60) / seconds, limitPerMinute: DECISIONS_PER_MINUTE };
+    }
     const rssEnd = await Promise.all(gatewayUrls.map(rss));
     outages.push(...breakerOpenIntervals(procs.gateways.map((g) => g.lines)));
 
@@ -170,6 +209,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const duringOutage = (r: { startedAt: number; endedAt: number }) => overlaps({ from: r.startedAt, to: r.endedAt }, outages);
     const outageNeverSeen = failed.filter((r) => duringOutage(r) && !r.seenBefore).length;
     const outageSeenBefore = failed.filter((r) => duringOutage(r) && r.seenBefore).length;
+    const whileRedisAway = failed.filter((r) => !duringOutage(r) && overlaps({ from: r.startedAt, to: r.endedAt }, [redisAway])).length;
     const ok = reads.length - failed.length;
     const writes = (operation: 'createSession' | 'updateSessionStatus') => {
       const mine = traffic.writes.filter((w) => w.operation === operation);
@@ -192,8 +232,11 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         outageNeverSeen,
         outageSeenBefore,
         whileUp: failed.length - outageNeverSeen - outageSeenBefore,
+        whileRedisAway,
         successRate: ok / Math.max(1, reads.length - outageNeverSeen),
+        p99Ms: percentile(reads.map((r) => r.endedAt - r.startedAt), 0.99),
       },
+      lone,
       idempotentReadErrors: failed.length - outageNeverSeen - outageSeenBefore,
       outageReadErrors: outageNeverSeen + outageSeenBefore,
       writes: { createSession: writes('createSession'), updateSessionStatus: writes('updateSessionStatus') },
@@ -216,6 +259,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await Promise.all(procs.gateways.map((g) => stop(g)));
     await didit?.close();
     await stop(procs.redis, 'SIGKILL');
+    await database.drop();
   }
 }
 
@@ -242,6 +286,12 @@ async function settleEvents(traffic: ReturnType<typeof createTraffic>): Promise<
   return events;
 }
 
+function percentile(values: number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
 /** Gateway log entries at warn level or above, by message. */
 function problems(lines: readonly string[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -258,6 +308,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     return at > 0 ? process.argv[at + 1] : undefined;
   };
   const number = (name: string, fallback: number) => Number(arg(name) ?? fallback);
+  if (process.argv.includes('--truth')) {
+    // The truth phase alone: webhooks never sent, sessions changed and deleted at Didit (soak/truth.ts).
+    const result = await runTruthPhase({ seconds: number('seconds', 40), maxAgeMs: number('max-age-ms', 10_000), verbose: true });
+    process.stdout.write(`${formatTruth(result)}\n`);
+    process.exit(0);
+  }
   const api = arg('api') ?? 'v1';
   if (api !== 'v1' && api !== 'v3') throw new Error('--api must be v1 or v3');
   const options: SoakOptions = {
@@ -266,6 +322,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     sessionsPerMinute: number('sessions-per-minute', 8),
     attackers: number('attackers', 3),
     attackerAccounts: number('attacker-accounts', 1),
+    loneSeconds: number('lone-seconds', 60),
     api,
     verbose: true,
   };

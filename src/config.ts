@@ -1,40 +1,12 @@
+import { ConfigError, SecretKey, variables, type Env, type Variables } from './config/env.ts';
+import { readSandboxServer, type SandboxServerConfig } from './config/sandbox.ts';
 import { isLoopback, parseUrl } from './lib/url.ts';
 
 /**
- * The environment, described in one place: the gateway's (`loadConfig`) and the standalone
- * sandbox's (`loadSandboxConfig`, `npm run sandbox`). Both are pure: they read the given
- * variables, apply defaults, and throw a `ConfigError` naming the first bad variable. Messages
- * never include a variable's value, so a secret set in the wrong place is not printed.
+ * The gateway's environment, described in one place (`loadConfig`). Pure: it reads the given
+ * variables, applies defaults, and throws a `ConfigError` naming the first bad variable, never its
+ * value. The readers are in `config/env.ts`; the simulator's own variables in `config/sandbox.ts`.
  */
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-  constructor(readonly variable: string, problem: string) {
-    super(`${variable} ${problem}`);
-  }
-}
-
-/** `npm run sandbox`: where the simulator listens and the options it is created with. */
-export interface SandboxConfig {
-  port: number;
-  host: string;
-  /** Options of `createSandbox` (sandbox/server.ts); the unset optional ones stay off. */
-  options: {
-    clientId: string;
-    clientSecret: string;
-    apiKey: string;
-    tokenTtlSeconds: number;
-    webhookUrl?: string;
-    webhookSecret?: string;
-    webhookRetries: number;
-    webhookRetryDelayMs: number;
-    /** An origin only, e.g. 'https://sandbox.example.com'. */
-    publicUrl?: string;
-    stateFile?: string;
-    /** `SANDBOX_RATE_LIMITS`: Didit's per-key limits on the v3 API. */
-    rateLimits?: boolean;
-  };
-}
 
 export interface Limits {
   maxAliases: number;
@@ -46,14 +18,18 @@ export interface Limits {
   maxSessionsPerOperation: number;
   /** Subscriptions one caller may hold open at once (per instance). */
   maxSubscriptionsPerCaller: number;
+  /** Authenticated WebSockets one caller may hold open at once (per instance). */
+  maxSocketsPerCaller: number;
 }
 
 /** How Didit's per-minute limits are shared out among callers and gateway instances. */
 export interface BudgetConfig {
-  /** The most of a minute's Didit calls (per endpoint) one caller may cause, as a fraction (0.2). */
-  callerShare: number;
-  /** The part of a minute's Didit calls only reviewers may use, as a fraction (0.5). */
+  /** The part of a minute's Didit calls guaranteed to reviewers, as a fraction (0.5); applicants borrow it while reviewers leave it unused. */
   reviewerReserve: number;
+  /** Longest a call waits for its turn before RATE_LIMITED (`DIDIT_QUEUE_WAIT_MS`). */
+  queueWaitMs: number;
+  /** Calls one caller may have waiting per endpoint on one instance (`DIDIT_QUEUE_PER_CALLER`). */
+  queuePerCaller: number;
   /** Instances in the fleet: without Redis (or while it is away) each takes limit / instances. */
   instances: number;
 }
@@ -67,7 +43,7 @@ export interface Config {
   /** No Didit credentials: the simulator runs in-process and the gateway talks to it. */
   sandbox: boolean;
   didit: {
-    /** Which Didit API: v3 with `DIDIT_API_KEY`, v1 with client credentials (and in sandbox mode unless `SANDBOX_API_VERSION=v3`). */
+    /** Which Didit API: v3 with `DIDIT_API_KEY`, v1 with client credentials; in sandbox mode `SANDBOX_API_VERSION` (v3 unless told v1). */
     api: 'v1' | 'v3';
     /** v1: client credentials and the token origin. */
     clientId: string;
@@ -96,6 +72,8 @@ export interface Config {
     notFoundTtlMs: number;
     /** Freshness of a finished session in the shared level (Redis); webhooks drop it on change. */
     sharedTtlMs: number;
+    /** `DECISION_MAX_AGE_MS`: no answer rests on a copy Didit has not confirmed for longer (bounded trust). */
+    maxAgeMs: number;
     /** How old a copy may be and still answer while Didit is down or limiting us (0: never). */
     staleIfErrorMs: number;
     /** Longest a decision with media links of unreadable lifetime is kept (Didit's presigned links live about an hour). */
@@ -109,11 +87,11 @@ export interface Config {
    */
   responseCacheMax: number;
   /**
-   * `POST /graphql` with a JSON body answered by the JSON fast path (fast-path.ts); false: every
+   * `POST /graphql` with a JSON body answered by the JSON fast path (http/graphql/fast-path/); false: every
    * request goes through Yoga, without the answer cache (for comparing both, or if the path is suspect).
    */
   graphqlFastPath: boolean;
-  sandboxServer: { port: number; clientId: string; clientSecret: string; apiKey: string };
+  sandboxServer: SandboxServerConfig;
   /** Secrets that may sign Didit webhooks; several during a rotation. Empty: webhooks are refused. */
   webhookSecrets: string[];
   auth: {
@@ -129,6 +107,8 @@ export interface Config {
   corsOrigins: string[] | '*';
   pdfLinkSecret?: string;
   pdfLinkTtlSeconds: number;
+  /** Downloads one PDF link allows in its life (each is charged to whoever made it). */
+  pdfLinkMaxDownloads: number;
   redisUrl?: string;
   /** Put in front of every Redis key and channel the gateway uses, so that several deployments can share one Redis. */
   redisKeyPrefix: string;
@@ -145,100 +125,25 @@ export interface Config {
   rateLimitPerMinute: number;
   /** When set, `/metrics` answers only `Authorization: Bearer <this>`. */
   metricsToken?: string;
+  /** When set, `/metrics` is served on this port only (0: a free one), not on `port`. */
+  metricsPort?: number;
+  /** The audit trail (src/audit/): where it is kept, its keys, how long. */
+  audit: AuditConfig;
 }
 
-type Env = Record<string, string | undefined>;
-
-/** Key bytes that print as `[secret]` in logs, JSON and `util.inspect`, never as their value. */
-export class SecretKey {
-  readonly #bytes: Buffer;
-  constructor(bytes: Buffer) {
-    this.#bytes = bytes;
-  }
-  bytes(): Buffer {
-    return this.#bytes;
-  }
-  toJSON() {
-    return '[secret]';
-  }
-  [Symbol.for('nodejs.util.inspect.custom')]() {
-    return '[secret]';
-  }
+export interface AuditConfig {
+  /** PostgreSQL for a fleet; unset: an embedded PGlite in `dataDir`. */
+  databaseUrl?: string;
+  /** PGlite's folder, and where a generated AUDIT_KEY is kept outside production. */
+  dataDir: string;
+  /** Wraps the per-session keys of the free text and keys the hash chain; unset: generated and kept in `dataDir` (not in production). */
+  key?: SecretKey;
+  /** Keys the caller pseudonyms (Redis keys, PDF links, logs, applicants' records). */
+  pseudonymKey?: SecretKey;
+  retentionDays: number;
+  /** The role (in AUTH_ROLES_CLAIM) that may read the whole trail. */
+  auditorRole: string;
 }
-
-/**
- * Readers of one environment's variables, shared by the gateway's and the sandbox's schema.
- * A variable that is empty or only whitespace counts as unset and takes its default (a compose
- * file's `FOO=` or an emptied `.env` line should not stop a process), and values are trimmed.
- */
-function variables(env: Env) {
-  const read = (name: string) => {
-    const value = env[name]?.trim();
-    return value === '' ? undefined : value;
-  };
-
-  const int = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = read(name);
-    if (raw === undefined) return fallback;
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      throw new ConfigError(name, `must be a whole number from ${min} to ${max}`);
-    }
-    return Number(raw);
-  };
-
-  const httpUrl = (name: string, fallback?: string): URL | undefined => {
-    const raw = read(name) ?? fallback;
-    if (raw === undefined) return undefined;
-    const url = parseUrl(raw);
-    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') throw new ConfigError(name, 'must be an http(s) URL');
-    return url;
-  };
-
-  const origin = (name: string, fallback?: string): string | undefined => {
-    const url = httpUrl(name, fallback);
-    if (url?.username || url?.password) throw new ConfigError(name, 'must be an http(s) URL without credentials');
-    return url?.origin;
-  };
-
-  const secret = (name: string, minLength: number): string | undefined => {
-    const value = read(name);
-    if (value !== undefined && value.length < minLength) {
-      throw new ConfigError(name, `must be at least ${minLength} characters long`);
-    }
-    return value;
-  };
-
-  /** 32 bytes written as 64 hex digits or as base64 (standard or URL-safe). */
-  const key32 = (name: string): SecretKey | undefined => {
-    const raw = read(name);
-    if (raw === undefined) return undefined;
-    const bytes = /^[0-9a-f]{64}$/i.test(raw) ? Buffer.from(raw, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(raw) ? Buffer.from(raw, 'base64') : undefined;
-    if (bytes?.length !== 32) throw new ConfigError(name, 'must be 32 bytes written as 64 hex digits or as base64 (e.g. openssl rand -base64 32)');
-    return new SecretKey(bytes);
-  };
-
-  /** A whole percentage such as `20` or `20%`, returned as a fraction. */
-  const percent = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = read(name)?.replace(/\s*%$/, '');
-    if (raw === undefined) return fallback / 100;
-    if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      throw new ConfigError(name, `must be a whole percentage from ${min} to ${max}`);
-    }
-    return Number(raw) / 100;
-  };
-
-  const bool = (name: string): boolean => {
-    const raw = read(name)?.toLowerCase();
-    if (raw === undefined) return false;
-    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
-    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
-    throw new ConfigError(name, 'must be true or false');
-  };
-
-  return { read, int, httpUrl, origin, secret, key32, percent, bool };
-}
-
-type Variables = ReturnType<typeof variables>;
 
 /** `TRUSTED_DOCUMENTS_MANIFESTS`: file paths, comma-separated; only with `TRUSTED_DOCUMENTS=true`. */
 function manifestList(raw: string | undefined, trustedDocuments: boolean): string[] | undefined {
@@ -248,19 +153,6 @@ function manifestList(raw: string | undefined, trustedDocuments: boolean): strin
   const paths = raw.split(',').map((path) => path.trim());
   if (paths.some((path) => path === '')) throw new ConfigError(name, 'must be a comma-separated list of file paths, with no empty entry');
   return paths;
-}
-
-/** The simulator's port and credentials, read alike by the gateway (which embeds it) and `npm run sandbox`. */
-function readSandboxServer({ read, int }: Variables): Config['sandboxServer'] {
-  const clientId = read('SANDBOX_CLIENT_ID') ?? 'sandbox-client';
-  // Basic credentials are split at the first colon, so an id with one could never log in.
-  if (clientId.includes(':')) throw new ConfigError('SANDBOX_CLIENT_ID', 'must not contain ":"');
-  return {
-    port: int('SANDBOX_PORT', 4010, 0, 65535),
-    clientId,
-    clientSecret: read('SANDBOX_CLIENT_SECRET') ?? 'sandbox-secret',
-    apiKey: read('SANDBOX_API_KEY') ?? 'sandbox-api-key-0123456789',
-  };
 }
 
 export function loadConfig(env: Env = process.env): Config {
@@ -285,7 +177,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('DIDIT_API_KEY', 'and DIDIT_CLIENT_ID/DIDIT_CLIENT_SECRET are both set: set the API key for Didit v3, or the client credentials for v1, not both');
   }
   const sandbox = clientId === undefined && apiKey === undefined;
-  const sandboxApi = read('SANDBOX_API_VERSION') ?? 'v1';
+  const sandboxApi = read('SANDBOX_API_VERSION') ?? 'v3';
   if (sandboxApi !== 'v1' && sandboxApi !== 'v3') throw new ConfigError('SANDBOX_API_VERSION', 'must be v1 or v3');
   const defaultWorkflowId = read('DIDIT_WORKFLOW_ID');
   if (defaultWorkflowId !== undefined && !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(defaultWorkflowId)) {
@@ -381,6 +273,7 @@ export function loadConfig(env: Env = process.env): Config {
       max: int('DECISION_CACHE_MAX', 5000, 1, 1_000_000),
       notFoundTtlMs: int('NOT_FOUND_TTL_MS', 30_000, 0, 3_600_000),
       sharedTtlMs: int('DECISION_CACHE_SHARED_TTL_MS', 86_400_000, 0, 7 * 86_400_000),
+      maxAgeMs: int('DECISION_MAX_AGE_MS', 300_000, 1000, 86_400_000),
       staleIfErrorMs: int('DECISION_CACHE_STALE_IF_ERROR_MS', 86_400_000, 0, 7 * 86_400_000),
       mediaTtlMs: int('DECISION_CACHE_MEDIA_TTL_MS', 50 * 60_000, 0, 86_400_000),
       key: key32('DECISION_CACHE_KEY'),
@@ -400,11 +293,13 @@ export function loadConfig(env: Env = process.env): Config {
     corsOrigins,
     pdfLinkSecret: secret('PDF_LINK_SECRET', 32),
     pdfLinkTtlSeconds: int('PDF_LINK_TTL_SECONDS', 300, 10, 3600),
+    pdfLinkMaxDownloads: int('PDF_LINK_MAX_DOWNLOADS', 3, 1, 100),
     redisUrl,
     redisKeyPrefix,
     budget: {
-      callerShare: percent('DIDIT_CALLER_SHARE', 20, 1, 100),
       reviewerReserve: percent('DIDIT_REVIEWER_RESERVE', 50, 0, 99),
+      queueWaitMs: int('DIDIT_QUEUE_WAIT_MS', 5000, 0, 60_000),
+      queuePerCaller: int('DIDIT_QUEUE_PER_CALLER', 100, 1, 10_000),
       instances: int('DIDIT_INSTANCES', 1, 1, 1000),
     },
     limits: {
@@ -414,41 +309,56 @@ export function loadConfig(env: Env = process.env): Config {
       maxDirectives: int('MAX_DIRECTIVES', 50, 1, 1000),
       maxBodyBytes: int('MAX_BODY_BYTES', 100_000, 1000, 10_000_000),
       maxSubscriptionsPerCaller: int('MAX_SUBSCRIPTIONS_PER_CALLER', 20, 1, 10_000),
+      maxSocketsPerCaller: int('MAX_SOCKETS_PER_CALLER', 20, 1, 10_000),
       maxSessionsPerOperation: int('MAX_SESSIONS_PER_OPERATION', 100, 1, 10_000),
     },
     trustedDocuments,
     trustedDocumentManifests,
     rateLimitPerMinute: int('RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
-    metricsToken: secret('METRICS_TOKEN', 16),
+    ...readMetricsAccess(vars, production, port),
+    audit: readAuditConfig(vars, production, redisUrl !== undefined),
   };
 }
 
-/** The standalone sandbox's SANDBOX_* variables, with the same rules as the gateway's. */
-export function loadSandboxConfig(env: Env = process.env): SandboxConfig {
-  const vars = variables(env);
-  const { read, int, httpUrl, bool } = vars;
-  const { port, clientId, clientSecret, apiKey } = readSandboxServer(vars);
-  const publicUrl = httpUrl('SANDBOX_PUBLIC_URL');
-  // Session URLs are built as `${origin}/session/...`: a path or query would be lost or mangled.
-  if (publicUrl && (publicUrl.pathname !== '/' || publicUrl.search || publicUrl.hash)) {
-    throw new ConfigError('SANDBOX_PUBLIC_URL', 'must be an origin only, such as https://sandbox.example.com');
+/** DATABASE_URL, DATA_DIR, AUDIT_KEY, PSEUDONYM_KEY, AUDIT_RETENTION_DAYS, AUTH_AUDITOR_ROLE. */
+function readAuditConfig({ read, int, key32 }: Variables, production: boolean, fleet: boolean): AuditConfig {
+  const databaseUrl = read('DATABASE_URL');
+  if (databaseUrl !== undefined) {
+    const url = parseUrl(databaseUrl);
+    if (!url || !/^postgres(ql)?:$/.test(url.protocol) || !url.hostname || url.pathname.length < 2) {
+      throw new ConfigError('DATABASE_URL', 'must be a postgres://user@host[:port]/database URL');
+    }
+  } else if (fleet) {
+    throw new ConfigError('DATABASE_URL', 'must be set with REDIS_URL: the instances of a fleet keep one audit trail in one PostgreSQL database');
   }
+  const key = key32('AUDIT_KEY');
+  if (!key && production) throw new ConfigError('AUDIT_KEY', 'must be set in production (32 random bytes, e.g. openssl rand -base64 32)');
+  const pseudonymKey = key32('PSEUDONYM_KEY');
+  if (!pseudonymKey && production) throw new ConfigError('PSEUDONYM_KEY', 'must be set in production (32 random bytes, the same on every instance)');
+  const auditorRole = read('AUTH_AUDITOR_ROLE') ?? 'auditor';
+  if (!/^[\w:.\/-]{1,100}$/.test(auditorRole) || auditorRole === 'reviewer') throw new ConfigError('AUTH_AUDITOR_ROLE', 'must be a role name (letters, digits, _ : . / -), not reviewer');
   return {
-    port,
-    host: read('SANDBOX_HOST') ?? '127.0.0.1',
-    options: {
-      clientId,
-      clientSecret,
-      apiKey,
-      tokenTtlSeconds: int('SANDBOX_TOKEN_TTL_SECONDS', 3600, 1, 31_536_000),
-      webhookUrl: httpUrl('SANDBOX_WEBHOOK_URL')?.href,
-      webhookSecret: read('SANDBOX_WEBHOOK_SECRET'),
-      webhookRetries: int('SANDBOX_WEBHOOK_RETRIES', 3, 0, 100),
-      webhookRetryDelayMs: int('SANDBOX_WEBHOOK_RETRY_DELAY_MS', 1000, 1, 600_000),
-      publicUrl: publicUrl?.origin,
-      stateFile: read('SANDBOX_STATE_FILE'),
-      // Didit's per-key limits on the v3 API; off unless asked for, like the other optional options.
-      rateLimits: bool('SANDBOX_RATE_LIMITS') || undefined,
-    },
+    databaseUrl,
+    dataDir: read('DATA_DIR') ?? './data',
+    key,
+    pseudonymKey,
+    retentionDays: int('AUDIT_RETENTION_DAYS', 1827, 1, 36_525),
+    auditorRole,
   };
 }
+
+/**
+ * Who may read `/metrics`: the bearer of `METRICS_TOKEN`, or whoever reaches `METRICS_PORT` (a
+ * port of its own, kept off the public network), or both. Production needs one of them: the
+ * metrics tell anyone how the gateway is used and how to hurt it.
+ */
+function readMetricsAccess({ read, int, secret }: Variables, production: boolean, port: number): Pick<Config, 'metricsToken' | 'metricsPort'> {
+  const metricsToken = secret('METRICS_TOKEN', 16);
+  const metricsPort = read('METRICS_PORT') === undefined ? undefined : int('METRICS_PORT', 0, 0, 65535);
+  if (production && metricsToken === undefined && metricsPort === undefined) {
+    throw new ConfigError('METRICS_TOKEN', 'or METRICS_PORT must be set in production: /metrics is not served to anyone who asks');
+  }
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === port) throw new ConfigError('METRICS_PORT', 'must differ from PORT');
+  return { metricsToken, metricsPort };
+}
+

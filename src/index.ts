@@ -1,12 +1,17 @@
-import { ConfigError, loadConfig, type Config } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
+import { ConfigError } from './config/env.ts';
 import { startGateway } from './gateway.ts';
+import { startTracing, type Tracing } from './tracing-sdk.ts';
 
 /** How long in-flight requests may run on after SIGTERM before their connections are cut. */
 const DRAIN_GRACE_MS = 10_000;
 
 let config: Config;
+let tracing: Tracing | undefined;
 try {
   config = loadConfig(process.env);
+  // Before the gateway is built, so that its parts see tracing on (OTEL_* variables; off without an endpoint).
+  tracing = await startTracing(process.env);
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   // One line that names the variable; values are never printed.
@@ -23,7 +28,8 @@ const gateway = await startGateway(config).catch((error: NodeJS.ErrnoException) 
   if (error.code !== 'EADDRINUSE' && error.code !== 'EACCES') throw error;
   // Which of the two ports: the error names the one it could not take.
   const port = (error as { port?: number }).port;
-  const variable = config.sandbox && port === config.sandboxServer.port && port !== config.port ? 'SANDBOX_PORT' : 'PORT';
+  const variable =
+    config.sandbox && port === config.sandboxServer.port && port !== config.port ? 'SANDBOX_PORT' : port === config.metricsPort && port !== config.port ? 'METRICS_PORT' : 'PORT';
   process.stderr.write(`Cannot listen on port ${port}: ${error.code === 'EADDRINUSE' ? 'already in use' : 'not allowed'} (set ${variable})\n`);
   process.exit(1);
 });
@@ -36,7 +42,8 @@ log.info(
 if (gateway.sandbox) {
   const lines = [
     '',
-    '  Didit gateway — SANDBOX MODE (no DIDIT_CLIENT_ID / DIDIT_CLIENT_SECRET set)',
+    '  Didit gateway — SANDBOX MODE (no DIDIT_API_KEY or DIDIT_CLIENT_ID / DIDIT_CLIENT_SECRET set)',
+    `  Didit API:       ${config.didit.api}${config.didit.api === 'v3' ? '   (SANDBOX_API_VERSION=v1 for v1)' : ''}`,
     `  GraphiQL:        ${config.publicUrl}/graphql${gateway.demoTokens ? '   (signed in as a reviewer)' : ''}`,
     `  Didit sandbox:   ${gateway.sandbox.url}   (create a session, open its url, pick an outcome)`,
     ...(gateway.demoTokens
@@ -69,7 +76,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       log.flush();
       process.exit(1);
     }, DRAIN_GRACE_MS + 5000).unref();
-    gateway.close(DRAIN_GRACE_MS).then(
+    gateway.close(DRAIN_GRACE_MS).then(() => tracing?.shutdown()).then(
       () => {
         log.info('stopped');
         log.flush();

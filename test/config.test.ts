@@ -2,9 +2,13 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { inspect } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, loadSandboxConfig } from '../src/config.ts';
+import { loadConfig } from '../src/config.ts';
+import { ConfigError } from '../src/config/env.ts';
+import { loadSandboxConfig } from '../src/config/sandbox.ts';
 
 const DIDIT = { DIDIT_CLIENT_ID: 'id', DIDIT_CLIENT_SECRET: 'super-secret-value', AUTH_JWT_SECRET: 'j'.repeat(40) };
+/** What production requires besides Didit: the audit trail's and the pseudonyms' keys. */
+const KEYS = { AUDIT_KEY: 'c'.repeat(64), PSEUDONYM_KEY: 'd'.repeat(64) };
 
 function refusal(env: Record<string, string>): ConfigError {
   try {
@@ -38,13 +42,15 @@ describe('loadConfig', () => {
 
   it('shares Didit out by the documented defaults, and takes percentages with or without %', () => {
     expect(loadConfig({})).toMatchObject({
-      budget: { callerShare: 0.2, reviewerReserve: 0.5, instances: 1 },
+      budget: { reviewerReserve: 0.5, instances: 1, queueWaitMs: 5000, queuePerCaller: 100 },
+      pdfLinkMaxDownloads: 3,
       redisKeyPrefix: 'didit-gateway:',
       limits: { maxSessionsPerOperation: 100 },
       didit: { decisionsPerMinute: 100, pdfsPerMinute: 50 },
     });
-    const set = loadConfig({ DIDIT_CALLER_SHARE: '25%', DIDIT_REVIEWER_RESERVE: '0', DIDIT_INSTANCES: '3', REDIS_KEY_PREFIX: 'staging:' });
-    expect(set).toMatchObject({ budget: { callerShare: 0.25, reviewerReserve: 0, instances: 3 }, redisKeyPrefix: 'staging:' });
+    const set = loadConfig({ DIDIT_REVIEWER_RESERVE: '25%', DIDIT_INSTANCES: '3', DIDIT_QUEUE_WAIT_MS: '0', DIDIT_QUEUE_PER_CALLER: '7', REDIS_KEY_PREFIX: 'staging:' });
+    expect(set).toMatchObject({ budget: { reviewerReserve: 0.25, instances: 3, queueWaitMs: 0, queuePerCaller: 7 }, redisKeyPrefix: 'staging:' });
+    expect(loadConfig({ DIDIT_REVIEWER_RESERVE: '0' }).budget.reviewerReserve).toBe(0);
   });
 
   it('talks to Didit when both credentials are set', () => {
@@ -54,13 +60,13 @@ describe('loadConfig', () => {
     expect(config.webhookSecrets).toEqual(['new', 'old']);
   });
 
-  it('picks the Didit API from the credentials: an API key speaks v3, client credentials v1, sandbox mode v1 unless told', () => {
+  it('picks the Didit API from the credentials: an API key speaks v3, client credentials v1, sandbox mode v3 unless told', () => {
     const key = { DIDIT_API_KEY: 'k'.repeat(32), AUTH_JWT_SECRET: 'x'.repeat(32) };
     expect(loadConfig(key).didit).toMatchObject({ api: 'v3', apiKey: key.DIDIT_API_KEY });
     expect(loadConfig(key).sandbox).toBe(false);
     expect(loadConfig({ ...DIDIT, AUTH_JWT_SECRET: 'x'.repeat(32) }).didit.api).toBe('v1');
-    expect(loadConfig({}).didit.api).toBe('v1');
-    expect(loadConfig({ SANDBOX_API_VERSION: 'v3' }).didit).toMatchObject({ api: 'v3', apiKey: 'sandbox-api-key-0123456789' });
+    expect(loadConfig({}).didit).toMatchObject({ api: 'v3', apiKey: 'sandbox-api-key-0123456789' });
+    expect(loadConfig({ SANDBOX_API_VERSION: 'v1' }).didit).toMatchObject({ api: 'v1', clientId: 'sandbox-client' });
     expect(loadConfig({ ...key, DIDIT_WORKFLOW_ID: 'A2B4C6D8-1234-4ABC-8DEF-0123456789AB' }).didit.defaultWorkflowId).toBe('A2B4C6D8-1234-4ABC-8DEF-0123456789AB');
   });
 
@@ -92,7 +98,7 @@ describe('loadConfig', () => {
 
   it('lets browsers on any origin call while developing, none in production unless listed', () => {
     expect(loadConfig({}).corsOrigins).toBe('*');
-    const production = { ...DIDIT, NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32) };
+    const production = { ...DIDIT, ...KEYS, NODE_ENV: 'production', AUTH_JWT_SECRET: 'x'.repeat(32), METRICS_PORT: '9464' };
     expect(loadConfig(production).corsOrigins).toEqual([]);
     expect(loadConfig({ ...production, CORS_ORIGINS: 'https://app.example.com' }).corsOrigins).toEqual(['https://app.example.com']);
     expect(loadConfig({ ...production, CORS_ORIGINS: '*' }).corsOrigins).toBe('*');
@@ -125,9 +131,10 @@ describe('loadConfig', () => {
     [{ NOT_FOUND_TTL_MS: '-1' }, 'NOT_FOUND_TTL_MS'],
     [{ DECISION_CACHE_STALE_IF_ERROR_MS: 'long' }, 'DECISION_CACHE_STALE_IF_ERROR_MS'],
     [{ MAX_SESSIONS_PER_OPERATION: '0' }, 'MAX_SESSIONS_PER_OPERATION'],
-    [{ DIDIT_CALLER_SHARE: '0' }, 'DIDIT_CALLER_SHARE'],
-    [{ DIDIT_CALLER_SHARE: '0.2' }, 'DIDIT_CALLER_SHARE'],
-    [{ DIDIT_CALLER_SHARE: '101%' }, 'DIDIT_CALLER_SHARE'],
+    [{ DIDIT_REVIEWER_RESERVE: '0.2' }, 'DIDIT_REVIEWER_RESERVE'],
+    [{ DIDIT_QUEUE_WAIT_MS: '60001' }, 'DIDIT_QUEUE_WAIT_MS'],
+    [{ DIDIT_QUEUE_PER_CALLER: '0' }, 'DIDIT_QUEUE_PER_CALLER'],
+    [{ PDF_LINK_MAX_DOWNLOADS: '0' }, 'PDF_LINK_MAX_DOWNLOADS'],
     [{ DIDIT_REVIEWER_RESERVE: '100' }, 'DIDIT_REVIEWER_RESERVE'],
     [{ DIDIT_INSTANCES: '0' }, 'DIDIT_INSTANCES'],
     [{ REDIS_KEY_PREFIX: 'has space:' }, 'REDIS_KEY_PREFIX'],
@@ -235,7 +242,67 @@ it('refuses sandbox mode in production, naming the credentials to set', () => {
   expect(refusal({ NODE_ENV: 'production' }).message).toBe(
     'DIDIT_CLIENT_ID is not set: Didit credentials (DIDIT_API_KEY, or DIDIT_CLIENT_ID and DIDIT_CLIENT_SECRET) must be set in production; sandbox mode is for development',
   );
-  expect(loadConfig({ ...DIDIT, NODE_ENV: 'production' }).sandbox).toBe(false);
+  expect(loadConfig({ ...DIDIT, ...KEYS, NODE_ENV: 'production', METRICS_PORT: '9464' }).sandbox).toBe(false);
+});
+
+it('refuses production without a way to protect /metrics (METRICS_TOKEN or METRICS_PORT)', () => {
+  const production = { ...DIDIT, ...KEYS, NODE_ENV: 'production' };
+  expect(refusal(production).message).toBe('METRICS_TOKEN or METRICS_PORT must be set in production: /metrics is not served to anyone who asks');
+  expect(loadConfig({ ...production, METRICS_TOKEN: 'm'.repeat(16) })).toMatchObject({ metricsToken: 'm'.repeat(16), metricsPort: undefined });
+  expect(loadConfig({ ...production, METRICS_PORT: '9464' })).toMatchObject({ metricsToken: undefined, metricsPort: 9464 });
+  expect(refusal({ ...production, METRICS_PORT: '4000' }).variable).toBe('METRICS_PORT');
+  expect(refusal({ ...production, METRICS_PORT: 'x' }).variable).toBe('METRICS_PORT');
+  expect(loadConfig({}).metricsPort).toBeUndefined();
+});
+
+describe('the audit trail settings', () => {
+  it('keeps the trail in an embedded database in ./data by default, for five years', () => {
+    expect(loadConfig({}).audit).toEqual({ databaseUrl: undefined, dataDir: './data', key: undefined, pseudonymKey: undefined, retentionDays: 1827, auditorRole: 'auditor' });
+    const audit = loadConfig({ DATABASE_URL: 'postgres://gw:pw@db.internal:5432/audit', ...KEYS, AUDIT_RETENTION_DAYS: '3650', AUTH_AUDITOR_ROLE: 'compliance' }).audit;
+    expect(audit).toMatchObject({ databaseUrl: 'postgres://gw:pw@db.internal:5432/audit', retentionDays: 3650, auditorRole: 'compliance' });
+    expect(audit.key?.bytes()).toEqual(Buffer.alloc(32, 0xcc));
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'mysql://user:do-not-print-me@host/db' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'postgres://user:do-not-print-me@/db' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'postgres://user:do-not-print-me@host' }, 'DATABASE_URL'],
+    [{ DATABASE_URL: 'do-not-print-me' }, 'DATABASE_URL'],
+    [{ AUDIT_KEY: 'do-not-print-me' }, 'AUDIT_KEY'],
+    [{ AUDIT_KEY: 'ab'.repeat(31) + 'do-not-print-me' }, 'AUDIT_KEY'],
+    [{ PSEUDONYM_KEY: 'do-not-print-me' }, 'PSEUDONYM_KEY'],
+    [{ AUDIT_RETENTION_DAYS: '0' }, 'AUDIT_RETENTION_DAYS'],
+    [{ AUTH_AUDITOR_ROLE: 'reviewer' }, 'AUTH_AUDITOR_ROLE'],
+    // A fleet keeps one trail: Redis without PostgreSQL is refused.
+    [{ REDIS_URL: 'redis://127.0.0.1:6379' }, 'DATABASE_URL'],
+    [{ ...DIDIT, NODE_ENV: 'production', METRICS_PORT: '9464', PSEUDONYM_KEY: 'd'.repeat(64) }, 'AUDIT_KEY'],
+    [{ ...DIDIT, NODE_ENV: 'production', METRICS_PORT: '9464', AUDIT_KEY: 'c'.repeat(64) }, 'PSEUDONYM_KEY'],
+  ])('refuses %j naming %s, never the value', (env, name) => {
+    const error = refusal(env as Record<string, string>);
+    expect(error.variable).toBe(name);
+    expect(error.message).not.toContain('do-not-print-me');
+  });
+
+  it('npm start stops with one line naming DATABASE_URL, not its value', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: { PATH: process.env.PATH, DATABASE_URL: 'postgres://gw:do-not-print-me@' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^Configuration error: DATABASE_URL /)]);
+    expect(run.stderr).not.toContain('do-not-print-me');
+  });
+
+  it('npm start stops with one line when the database cannot be reached, naming DATABASE_URL only', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
+      env: { PATH: process.env.PATH, PORT: '0', SANDBOX_PORT: '0', DATABASE_URL: 'postgres://gw:do-not-print-me@127.0.0.1:1/audit' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr.trim().split('\n')).toEqual(['Configuration error: DATABASE_URL leads to an audit database that cannot be opened (ECONNREFUSED)']);
+  });
 });
 
 it('npm start stops with one line naming the variable, and exit code 1', () => {

@@ -17,7 +17,8 @@ export function start(command: string, args: string[], env: Record<string, strin
   const child = spawn(command, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${lines.slice(-5).join(' | ')}`)), 30_000);
+    // 90 s: on a machine shared with other work, three processes compiling TypeScript at once start slowly.
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start: ${lines.slice(-5).join(' | ')}`)), 90_000);
     for (const stream of [child.stdout!, child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         lines.push(line);

@@ -32,7 +32,8 @@ export function formatSoak(result: SoakResult, options: SoakOptions): string {
     '',
     `normal reads: ${reads.ok} of ${reads.total} ok, ${(100 * reads.successRate).toFixed(3)} % leaving out the outage's reads of sessions never read before (target >= 99.9 %)` +
       miss(reads.successRate >= 0.999),
-    `  idempotent read errors: ${reads.whileUp} while Didit was up (target 0)${miss(reads.whileUp === 0)}; during an outage (sandbox restarting, a breaker open): ` +
+    `  their 99th-percentile duration (the wait for a turn under Didit's budget included): ${reads.p99Ms} ms`,
+    `  idempotent read errors: ${reads.whileUp} while Didit was up (target 0)${miss(reads.whileUp === 0)}, ${reads.whileRedisAway} of them while Redis was away; during an outage (sandbox restarting, a breaker open): ` +
       `${reads.outageSeenBefore} for sessions read before (target 0)${miss(reads.outageSeenBefore === 0)}, ${reads.outageNeverSeen} for sessions never read before (nothing could answer)`,
     `attack documents (15 aliases x 100 random ids): ${attack('attack: 15 × sessions(ids: 100 random)')} (target: all refused)${miss(documentsPassed === 0)}`,
     `attack single random-id reads: ${attack('attack: session(id: random)')}`,
@@ -43,6 +44,7 @@ export function formatSoak(result: SoakResult, options: SoakOptions): string {
     ),
     `Didit decision requests received: ${upstream.decisionRequests} (answered by Didit ${upstream.decisionAnswered}: ${upstream.answeredForSessions} for real sessions, ` +
       `${upstream.answeredForUnknownIds} for ids nobody created; the rest were injected faults and retries)`,
+    `  the attack's share of the decision reads Didit answered: ${percent(upstream.answeredForUnknownIds, upstream.decisionAnswered)}`,
     `  busiest ${windowName}: ${window.requests} received, ${window.answered} answered (target <= ${upstream.decisionLimitPerMinute})${miss(window.requests <= upstream.decisionLimitPerMinute)}`,
     `quiet ${quiet.seconds} s, ${quiet.sessions} finished sessions re-read on 3 instances: Didit answered ${quiet.answered} decision reads for them (${quiet.attempts} attempts), ` +
       `${quiet.fetched} sessions fetched at all`,
@@ -53,6 +55,13 @@ export function formatSoak(result: SoakResult, options: SoakOptions): string {
     `status events: expected ${events.expected}, delivered ${events.delivered}, duplicated ${events.duplicated}, missing ${events.missing} (target: all, once)` +
       miss(events.missing === 0 && events.duplicated === 0),
     ...Object.entries(result.rss).map(([name, r]) => `gateway ${name} RSS: ${r.startMb.toFixed(1)} MB at start, ${r.endMb.toFixed(1)} MB at end`),
+    ...(result.lone
+      ? [
+          `lone reviewer, ${result.lone.seconds.toFixed(0)} s of sustained demand: ${result.lone.served} Didit reads served (${result.lone.perMinute.toFixed(1)} a minute, ` +
+            `${percent(result.lone.perMinute, result.lone.limitPerMinute)} of Didit's limit; target >= 95 %), ${result.lone.refused} refused` +
+            miss(result.lone.perMinute >= 0.95 * result.lone.limitPerMinute),
+        ]
+      : []),
     `unhandled rejections: ${result.unhandledRejections} (target 0)${miss(result.unhandledRejections === 0)}`,
     `gateway warnings: ${Object.entries(result.gatewayProblems).map(([message, n]) => `${n} x ${message}`).join('; ') || 'none'}`,
   );

@@ -115,10 +115,12 @@ export function createTraffic(options: TrafficOptions) {
         body: JSON.stringify({ query, variables }),
         signal: AbortSignal.timeout(20_000),
       });
-      const body = (await response.json()) as { data?: any; errors?: Array<{ extensions?: { code?: string; limit?: string } }> };
+      const body = (await response.json()) as { data?: any; errors?: Array<{ message?: string; extensions?: { code?: string; limit?: string } }> };
       const error = body.errors?.[0]?.extensions;
-      // Which limit refused it: the caller's own share, or what Didit has left for applicants.
-      outcome = error?.code ? (error.limit ? `${error.code} (${error.limit})` : error.code) : response.ok ? 'ok' : `HTTP ${response.status}`;
+      // Which limit refused it: the caller's own share, the scheduler (no turn within the queue
+      // wait), or the Didit client (its pace after a turn, or Didit's own 429).
+      const upstream = body.errors?.[0]?.message?.startsWith('Too many requests to Didit') ? ', upstream' : '';
+      outcome = error?.code ? (error.limit ? `${error.code} (${error.limit}${upstream})` : error.code) : response.ok ? 'ok' : `HTTP ${response.status}`;
       data = outcome === 'ok' ? body.data : undefined;
     } catch (error) {
       outcome = `transport: ${(error as Error).name}`;
@@ -230,8 +232,35 @@ export function createTraffic(options: TrafficOptions) {
     }
   }
 
+  /**
+   * A lone reviewer with sustained demand (nothing else running): `sessions(ids:)` of 30 ids nobody
+   * created, one after another, each id a Didit read. Counts the reads Didit served (NOT_FOUND) and those refused.
+   */
+  async function loneReviewer(seconds: number): Promise<{ served: number; refused: number; seconds: number }> {
+    const bearer = await token('soak-lone-reviewer', ['reviewer']);
+    const startedAt = Date.now();
+    let served = 0;
+    let refused = 0;
+    while (Date.now() - startedAt < seconds * 1000) {
+      const ids = Array.from({ length: 30 }, () => randomUUID());
+      const response = await fetch(`${pick(gatewayUrls)!}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${bearer}` },
+        body: JSON.stringify({ query: 'query($ids: [ID!]!) { sessions(ids: $ids) { id } }', variables: { ids } }),
+      }).catch(() => undefined);
+      const body = (await response?.json().catch(() => undefined)) as { errors?: Array<{ extensions?: { code?: string } }> } | undefined;
+      for (const error of body?.errors ?? []) {
+        if (error.extensions?.code === 'NOT_FOUND') served++;
+        else if (error.extensions?.code === 'RATE_LIMITED') refused++;
+      }
+      count('lone reviewer: sessions(ids: 30 random)', body ? 'answered' : 'transport error');
+    }
+    return { served, refused, seconds: (Date.now() - startedAt) / 1000 };
+  }
+
   return {
     state,
+    loneReviewer,
     operations,
     count,
     reads,

@@ -1,7 +1,7 @@
-import { GraphQLError } from 'graphql';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { LRUCache } from 'lru-cache';
 import type { Caller } from './access.ts';
+import { Unauthenticated } from './errors.ts';
 
 export interface AuthOptions {
   /** HS256 secret shared with whoever issues callers' tokens. */
@@ -12,6 +12,8 @@ export interface AuthOptions {
   audience?: string;
   /** Claim holding the caller's roles (a list, or a space-separated string); dots reach into objects. */
   rolesClaim: string;
+  /** The role in that claim that may read the audit trail (`AUTH_AUDITOR_ROLE`). */
+  auditorRole?: string;
 }
 
 /** Resolves an `Authorization` header to a caller: null without one, UNAUTHENTICATED for a bad one. */
@@ -24,9 +26,10 @@ const CLOCK_TOLERANCE_S = 30;
 const VERIFIED_CACHE_MAX = 10_000;
 const VERIFIED_CACHE_TTL_MS = 60_000;
 const MAX_TOKEN_LENGTH = 8192;
+const MAX_SUBJECT_LENGTH = 256;
 
-function unauthenticated(message = 'Invalid or expired token'): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: 'UNAUTHENTICATED' } });
+function unauthenticated(message = 'Invalid or expired token'): Unauthenticated {
+  return new Unauthenticated(message);
 }
 
 /**
@@ -61,19 +64,20 @@ export function createAuthenticator(options: AuthOptions): Authenticate {
   return async (authorization) => {
     if (!authorization) return null;
     const match = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(authorization.trim());
-    if (!match || match[1]!.length > MAX_TOKEN_LENGTH) throw unauthenticated('Authorization must be "Bearer <JWT>"');
+    if (!match) throw unauthenticated('Authorization must be "Bearer <JWT>"');
     const token = match[1]!;
+    if (token.length > MAX_TOKEN_LENGTH) throw unauthenticated(`The token is over ${MAX_TOKEN_LENGTH} characters`);
     const cached = verified.get(token);
-    if (cached && cached.exp > Date.now() / 1000) return { sub: cached.sub, reviewer: cached.reviewer, expiresAt: cached.exp };
+    if (cached && cached.exp > Date.now() / 1000) return { sub: cached.sub, reviewer: cached.reviewer, auditor: cached.auditor, expiresAt: cached.exp };
 
     const payload = await verify(token);
-    if (typeof payload.sub !== 'string' || payload.sub.length === 0 || payload.sub.length > 256) {
-      throw unauthenticated('Token has no subject');
-    }
+    if (typeof payload.sub !== 'string' || payload.sub.length === 0) throw unauthenticated('Token has no subject');
+    if (payload.sub.length > MAX_SUBJECT_LENGTH) throw unauthenticated(`The token subject (sub) is over ${MAX_SUBJECT_LENGTH} characters`);
     // jose made sure there is an expiry.
-    const caller: Caller = { sub: payload.sub, reviewer: rolesOf(payload, options.rolesClaim).includes('reviewer'), expiresAt: payload.exp! };
+    const roles = rolesOf(payload, options.rolesClaim);
+    const caller: Caller = { sub: payload.sub, reviewer: roles.includes('reviewer'), auditor: roles.includes(options.auditorRole ?? 'auditor'), expiresAt: payload.exp! };
     // Remembered never beyond the token's expiry.
-    verified.set(token, { sub: caller.sub, reviewer: caller.reviewer, exp: payload.exp! });
+    verified.set(token, { ...caller, exp: payload.exp! });
     return caller;
   };
 }

@@ -1,14 +1,20 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { traceRedisCommands } from '../lib/tracing.ts';
 import type { Logger } from 'pino';
-import type { Decision } from '../didit/types.ts';
+import type { Decision } from '../domain/model.ts';
 
 /** A copy of Didit's answer for one session, as both cache levels keep it. */
 export interface CachedDecision {
   /** Didit's decision; absent when Didit said it has no such session. */
   decision?: Decision;
-  /** When Didit gave this answer (ms since epoch): how old a stale copy is. */
+  /** When Didit last confirmed this answer (ms since epoch): how old a stale copy is. */
   fetchedAt: number;
+  /**
+   * When the whole decision was last read from Didit, if before `fetchedAt`: Didit's session list
+   * confirms a copy's status and name only, so it renews a copy for a bounded time after that read.
+   */
+  readAt?: number;
   /** Until when it answers without asking Didit again (ms since epoch). */
   freshUntil: number;
 }
@@ -24,12 +30,13 @@ export interface SharedDecisions {
    */
   read(sessionId: string): Promise<{ copy?: CachedDecision; generation?: string }>;
   /**
-   * Claims the read of a session from Didit for the fleet, for `ms`: false when another instance
-   * holds the claim (its answer will be stored), true otherwise (Redis away included).
+   * Claims the read of a session from Didit for the fleet, for `ms`: undefined when another read
+   * holds the claim (its answer will be stored), otherwise a token naming this read (Redis away
+   * included), for `release`.
    */
-  claim(sessionId: string, ms: number): Promise<boolean>;
-  /** Gives a claim of this instance back, once its read has ended (stored or failed). */
-  release(sessionId: string): Promise<void>;
+  claim(sessionId: string, ms: number): Promise<string | undefined>;
+  /** Gives a claim back once its read has ended (stored or failed), if the claim is still that read's. */
+  release(sessionId: string, token: string): Promise<void>;
   /** Stores a copy for `keepMs`, unless the session was dropped since `generation` was read. */
   write(sessionId: string, copy: CachedDecision, generation: string, keepMs: number): Promise<void>;
   /**
@@ -37,8 +44,17 @@ export interface SharedDecisions {
    * instance to drop its own. When Redis is away, retried as soon as it is back.
    */
   drop(sessionId: string): Promise<void>;
-  /** Another instance dropped a session; `undefined`: drops may have been missed, drop everything. */
+  /**
+   * Another instance dropped a session; `undefined`: drops may have been missed (the link to Redis
+   * was lost, or is back after a loss), drop everything.
+   */
   onDrop(listener: (sessionId: string | undefined) => void): void;
+  /**
+   * While this instance hears every drop: a number that changes with every loss of the link to
+   * Redis (a copy stored under another number may have missed one). Undefined while it may be
+   * missing drops (Redis away or not answering).
+   */
+  listening(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -58,8 +74,12 @@ export const MAX_SHARED_VALUE_BYTES = 256 * 1024;
 /**
  * How long a drop is remembered. A read that began before the drop must end within it, or its
  * (old) answer could be stored after all; reads end within a few minutes (timeouts, retries).
+ * Each drop sets a new random generation: one that expired and came back could never equal a
+ * generation some read is still holding (a counter would restart at 1).
  */
 const GENERATION_TTL_MS = 3_600_000;
+/** How often a quiet link to Redis is checked, so that a paused Redis is noticed within about a second. */
+const HEARTBEAT_MS = 1000;
 /** Drops waiting for Redis to return; beyond that, the oldest are forgotten (and logged). */
 const MAX_PENDING_DROPS = 10_000;
 const FORMAT = 1;
@@ -81,6 +101,13 @@ type ScriptedRedis = Redis & {
 };
 
 /**
+ * The shape of a stored copy (`domain/model.ts`'s `Decision`), named in its key: an instance of
+ * another version (a rolling deploy) reads a copy of another shape as a miss, never as its own.
+ * Raise it whenever the model changes. Drops and claims stay shared, so a change reaches both.
+ */
+export const DECISION_FORMAT = 2;
+
+/**
  * Redis keys are an HMAC of the session id (they tell nothing about the session), and values
  * are sealed with AES-256-GCM bound to their key, so a value read under another key, written
  * with another `DECISION_CACHE_KEY` or altered in Redis fails to open and reads as a miss.
@@ -95,7 +122,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
   const names = (sessionId: string) => {
     const hash = createHmac('sha256', nameKey).update(sessionId).digest('base64url');
     // One hash tag for both keys: a Redis Cluster keeps them in one slot, as the script needs.
-    return { value: `${prefix}decision:{${hash}}`, generation: `${prefix}decision-generation:{${hash}}`, reading: `${prefix}decision-reading:{${hash}}` };
+    return { value: `${prefix}decision:v${DECISION_FORMAT}:{${hash}}`, generation: `${prefix}decision-generation:{${hash}}`, reading: `${prefix}decision-reading:{${hash}}` };
   };
 
   const commands = new Redis(options.redisUrl, {
@@ -104,21 +131,37 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs ?? 500,
   }) as ScriptedRedis;
+  traceRedisCommands(commands, 'decision-cache');
   commands.defineCommand('writeIfGeneration', { numberOfKeys: 2, lua: WRITE_SCRIPT });
   commands.defineCommand('releaseIfOwn', { numberOfKeys: 1, lua: "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end return 1" });
   const subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
 
+  const listeners: Array<(sessionId: string | undefined) => void> = [];
   let healthy = true;
   let closed = false;
+  // Bumped at every loss: copies stored before it must not answer unconfirmed after it.
+  let epoch = 1;
+  const lost = () => {
+    epoch += 1;
+    for (const listener of listeners) listener(undefined);
+  };
   // Logged once when the shared level goes away, once when it is back: not per read.
   const failed = (error?: unknown) => {
     if (!healthy || closed) return;
     healthy = false;
     log.warn({ reason: error instanceof Error ? error.message : 'connection lost' }, 'shared decision cache unavailable; reading through this instance only');
+    lost();
   };
   commands.on('error', failed);
   commands.on('close', () => failed());
   subscriber.on('error', () => {});
+  subscriber.on('close', () => {
+    if (!closed && subscribed) lost();
+  });
+  // A paused Redis keeps its connections open: only an unanswered command tells.
+  const heartbeat = setInterval(() => {
+    if (commands.status === 'ready') commands.ping().then(succeeded, failed);
+  }, HEARTBEAT_MS).unref();
 
   const succeeded = () => {
     if (healthy) return;
@@ -144,7 +187,6 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
     for (const sessionId of [...pending]) void drop(sessionId);
   }
 
-  const listeners: Array<(sessionId: string | undefined) => void> = [];
   let subscribed = false;
   subscriber.on('ready', () => {
     // Drops published while this connection was down were lost: forget every local copy.
@@ -186,7 +228,7 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
       if (commands.status !== 'ready') throw new Error('not connected');
       const message = seal(JSON.stringify({ sessionId, instance }), channel).toString('base64');
       // A read under way is of the old state: the next one need not wait for it.
-      const results = await commands.multi().del(value, reading).incr(generation).pexpire(generation, GENERATION_TTL_MS).publish(channel, message).exec();
+      const results = await commands.multi().del(value, reading).set(generation, randomUUID(), 'PX', GENERATION_TTL_MS).publish(channel, message).exec();
       const error = results?.find(([commandError]) => commandError)?.[0];
       if (!results || error) throw error ?? new Error('transaction discarded');
       succeeded();
@@ -218,17 +260,19 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
       }
     },
     async claim(sessionId, ms) {
-      if (commands.status !== 'ready') return true;
+      // Each read its own token: a read dropped meanwhile must not release its successor's claim.
+      const token = randomUUID();
+      if (commands.status !== 'ready') return token;
       try {
-        return (await commands.set(names(sessionId).reading, instance, 'PX', ms, 'NX')) === 'OK';
+        return (await commands.set(names(sessionId).reading, token, 'PX', ms, 'NX')) === 'OK' ? token : undefined;
       } catch (error) {
         failed(error);
-        return true;
+        return token;
       }
     },
-    async release(sessionId) {
+    async release(sessionId, token) {
       if (commands.status !== 'ready') return;
-      await commands.releaseIfOwn(names(sessionId).reading, instance).catch(failed);
+      await commands.releaseIfOwn(names(sessionId).reading, token).catch(failed);
     },
     async write(sessionId, copy, generation, keepMs) {
       if (keepMs <= 0 || commands.status !== 'ready') return;
@@ -246,9 +290,13 @@ export function createSharedDecisions(options: SharedDecisionsOptions): SharedDe
     onDrop(listener) {
       listeners.push(listener);
     },
+    listening() {
+      return healthy && subscribed && subscriber.status === 'ready' && commands.status === 'ready' ? epoch : undefined;
+    },
     async close() {
       closed = true;
       clearTimeout(retry);
+      clearInterval(heartbeat);
       subscriber.disconnect();
       await commands.quit().catch(() => {});
     },
@@ -269,5 +317,5 @@ function isCopyOf(value: any, sessionId: string): value is CachedDecision {
   if (!value || typeof value !== 'object' || !Number.isFinite(value.fetchedAt) || !Number.isFinite(value.freshUntil)) return false;
   const decision = value.decision;
   if (decision === undefined) return true;
-  return !!decision && typeof decision === 'object' && typeof decision.session_id === 'string' && decision.session_id.toLowerCase() === sessionId;
+  return !!decision && typeof decision === 'object' && typeof decision.sessionId === 'string' && decision.sessionId.toLowerCase() === sessionId;
 }

@@ -1,5 +1,5 @@
-import { GraphQLError } from 'graphql';
 import type { Caller } from './access.ts';
+import { RateLimited } from './errors.ts';
 
 /**
  * Open subscriptions per caller, on this instance and over every transport: a caller holding many
@@ -13,9 +13,7 @@ export function createSubscriptionSlots(perCaller: number) {
       const key = `${caller.reviewer ? 'r' : 'a'}:${caller.sub}`;
       const held = open.get(key) ?? 0;
       if (held >= perCaller) {
-        throw new GraphQLError(`At most ${perCaller} open subscriptions per caller; close one first`, {
-          extensions: { code: 'RATE_LIMITED', retryAfter: 1, limit: 'caller' },
-        });
+        throw new RateLimited(`At most ${perCaller} open subscriptions per caller; close one first`, 1000, 'caller');
       }
       open.set(key, held + 1);
       let given = false;

@@ -11,7 +11,8 @@ export const MAX_COMMENT_LENGTH = 1000;
 export const MAX_VENDOR_DATA_LENGTH = 256;
 const MAX_CALLBACK_LENGTH = 2048;
 
-export function checkCallback(callback: unknown): void {
+/** The callback's form (Didit's own demand); which origins may be used is `core/callback-policy.ts`'s `callbackRefusal`. */
+export function assertCallbackUrl(callback: unknown): void {
   if (!isHttpUrl(callback) || callback.length > MAX_CALLBACK_LENGTH) {
     throw new DiditInvalidInputError('callback', 'The callback must be an absolute http(s) URL');
   }

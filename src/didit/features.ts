@@ -38,20 +38,25 @@ export function isWireFeatures(value: string): boolean {
   return VALID.has(value);
 }
 
+/** The names in an upstream string, as Didit wrote them ("OCR + FACE" -> ["OCR", "FACE"]). */
+export function splitFeatures(value: string | null | undefined): string[] {
+  return value ? value.split('+').flatMap((part) => (part.trim() ? [part.trim()] : [])) : [];
+}
+
 /**
- * The features named by an upstream string, in canonical order. Names Didit adds later are
- * reported through `onUnknown` and left out, so they never break a response.
+ * The features among `names`, in canonical order. Names Didit adds later are reported through
+ * `onUnknown` and left out, so they never break a response.
  */
-export function featuresFromWire(value: string | null | undefined, onUnknown?: (name: string) => void): Feature[] {
-  if (!value) return [];
-  const out: Feature[] = [];
-  for (const part of value.split('+')) {
-    const name = part.trim();
-    if ((FEATURES as readonly string[]).includes(name)) {
-      if (!out.includes(name as Feature)) out.push(name as Feature);
-    } else if (name) {
-      onUnknown?.(name);
-    }
+export function knownFeatures(names: readonly string[], onUnknown?: (name: string) => void): Feature[] {
+  const out = new Set<string>();
+  for (const name of names) {
+    if ((FEATURES as readonly string[]).includes(name)) out.add(name);
+    else onUnknown?.(name);
   }
-  return FEATURES.filter((f) => out.includes(f));
+  return FEATURES.filter((f) => out.has(f));
+}
+
+/** The features named by an upstream string, in canonical order (unknown names as `knownFeatures`). */
+export function featuresFromWire(value: string | null | undefined, onUnknown?: (name: string) => void): Feature[] {
+  return knownFeatures(splitFeatures(value), onUnknown);
 }

@@ -3,7 +3,7 @@
  * links to images and videos (S3 style: `X-Amz-Date` + `X-Amz-Expires`, or an `Expires` epoch);
  * a decision kept longer than they live would hand clients dead links.
  */
-import type { Decision } from './types.ts';
+import type { Decision } from '../domain/model.ts';
 
 /** Links are given up this long before they expire, so a client still has time to load them. */
 const MARGIN_MS = 60_000;

@@ -13,11 +13,31 @@ import { createLocalBuckets, type Bucket, type RateBuckets } from './rate-bucket
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
+/** What a retry waits for: its backoff delay, and then its turn under Didit's pace. */
+export interface RetryWait {
+  delayMs: number;
+  /** Didit answered 429 and asked for that delay: nobody calls the endpoint before it is over. */
+  rateLimited: boolean;
+  /**
+   * Whether the failed try reached Didit. One that did counts in Didit's limit, so the retry takes
+   * a turn of its own; one that made no connection did not, and the retry goes in its stead.
+   */
+  sent: boolean;
+}
+
+
 export interface ResilienceOptions {
   /** Didit's limit for each paced endpoint, in calls per minute (decision reads ~100, PDFs ~50). */
   limitsPerMinute: Partial<Record<string, number>>;
+  /** Endpoints paced under another's limit (the reviews feed under Didit's generic GET limit, `get`). */
+  pacedAs?: Partial<Record<string, string>>;
   /** Where the pace is counted: this process alone by default, a whole fleet through Redis. */
   paceBuckets?: RateBuckets;
+  /**
+   * Buckets a retry counts in besides the pace (given the pace's name): the scheduler's own count
+   * of calls (core/turns.ts), which gave the first try its turn and must know of the retry too.
+   */
+  retriesAlsoIn?: (paced: string) => Bucket[];
   /** Longest a call waits for its turn before the caller is told RATE_LIMITED. Default 2,000 ms. */
   maxWaitMs?: number;
   /** Upstream calls in flight at once. */
@@ -35,6 +55,8 @@ export interface ResilienceOptions {
 export interface Resilience {
   /** Runs one upstream call under the breaker, the endpoint's pace and the concurrency cap. */
   run<T>(endpoint: string, call: () => Promise<T>): Promise<T>;
+  /** A retry's wait and turn under the endpoint's pace (the transport's `beforeRetry`). */
+  retryTurn(endpoint: string, wait: RetryWait): Promise<boolean>;
   breakerState(): BreakerState;
 }
 
@@ -67,15 +89,29 @@ export function createResilience(options: ResilienceOptions): Resilience {
     state === CircuitState.Closed ? 'closed' : state === CircuitState.HalfOpen ? 'half-open' : 'open';
   breaker.onStateChange((state) => options.onBreakerChange?.(stateName(state)));
 
+  const paceOf = (endpoint: string) => paces.get(options.pacedAs?.[endpoint] ?? endpoint);
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
   return {
+    async retryTurn(endpoint, { delayMs, rateLimited, sent }) {
+      const pace = paceOf(endpoint);
+      // Didit's 429: nobody calls that endpoint before it said to, this retry included.
+      if (pace && rateLimited) await buckets.holdOff(pace, delayMs);
+      await sleep(delayMs);
+      if (!pace || !sent) return true;
+      const turn = await buckets.take([pace, ...(options.retriesAlsoIn?.(options.pacedAs?.[endpoint] ?? endpoint) ?? [])], maxWait);
+      if (!turn.ok) return false;
+      if (turn.waitMs > 0) await sleep(turn.waitMs);
+      return true;
+    },
     async run(endpoint, call) {
       try {
         return await breaker.execute(async () => {
-          const pace = paces.get(endpoint);
+          const pace = paceOf(endpoint);
           if (pace) {
             const turn = await buckets.take([pace], maxWait);
             if (!turn.ok) throw new DiditRateLimitedError(Math.max(1, Math.ceil(turn.retryAfterMs / 1000)));
-            if (turn.waitMs > 0) await new Promise((resolve) => setTimeout(resolve, turn.waitMs));
+            if (turn.waitMs > 0) await sleep(turn.waitMs);
           }
           return cap.execute(() =>
             call().catch(async (error: unknown) => {

@@ -18,6 +18,9 @@ import {
   parseFieldErrors,
 } from './errors.ts';
 import type { DiditEndpoint, PdfStream } from './port.ts';
+import type { RetryWait } from './resilience.ts';
+import { SpanKind } from '@opentelemetry/api';
+import { inSpan, tracingOn, withTraceHeaders } from '../lib/tracing.ts';
 
 export interface TransportOptions {
   /** TCP + TLS connect timeout. Default 5,000 ms. */
@@ -38,6 +41,8 @@ export interface TransportOptions {
   maxConcurrentCalls?: number;
   /** Told about every upstream exchange (not each retry), for metrics. Never given bodies. */
   onCall?: (call: { endpoint: DiditEndpoint; status: number | 'error'; durationMs: number }) => void;
+  /** Waits before a retry (`RetryWait`); false: the call fails with its last error. Without it, retries wait their delay only. */
+  beforeRetry?: (endpoint: DiditEndpoint, wait: RetryWait) => Promise<boolean>;
 }
 
 export interface Transport {
@@ -67,6 +72,8 @@ const RETRYABLE_ERROR_CODES = [
   'UND_ERR_BODY_TIMEOUT',
 ];
 const RETRYABLE_STATUS = [429, 500, 502, 503, 504];
+/** Of those, the ones that mean the request never reached Didit (no connection was made). */
+const NOT_SENT_ERROR_CODES = ['ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_CONNECT_TIMEOUT'];
 
 type RetryFn = (
   err: Error,
@@ -103,7 +110,17 @@ export function createTransport(origins: readonly string[], options: TransportOp
       const base = Math.min(maxDelay, minDelay * 2 ** (state.counter - 1));
       delay = base / 2 + Math.random() * (base / 2);
     }
-    setTimeout(() => cb(null), delay).unref?.();
+    const attempt = (opts as { attempt?: Attempt }).attempt;
+    if (attempt) attempt.retries++;
+    if (!attempt || !options.beforeRetry) {
+      setTimeout(() => cb(null), delay).unref?.();
+      return;
+    }
+    const sent = statusCode !== undefined || !NOT_SENT_ERROR_CODES.includes(code ?? '');
+    options.beforeRetry(attempt.endpoint, { delayMs: delay, rateLimited: statusCode === 429, sent }).then(
+      (go) => cb(go ? null : err),
+      () => cb(err),
+    );
   };
 
   const pools = new Map<string, Pool>();
@@ -122,25 +139,61 @@ export function createTransport(origins: readonly string[], options: TransportOp
     dispatchers.set(origin, pool.compose(interceptors.retry({ retry, maxRetries, throwOnError: true, statusCodes: RETRYABLE_STATUS })));
   }
 
+  const dispatch = async (origin: string, endpoint: DiditEndpoint, request: Dispatcher.RequestOptions, methods: readonly string[], attempt: Attempt) => {
+    const dispatcher = dispatchers.get(origin);
+    if (!dispatcher) throw new Error(`no pool for ${origin}`);
+    const started = performance.now();
+    try {
+      const response = await dispatcher.request({ ...request, retryOptions: { methods: [...methods] }, attempt } as Dispatcher.RequestOptions);
+      options.onCall?.({ endpoint, status: response.statusCode, durationMs: performance.now() - started });
+      return response;
+    } catch (error) {
+      const mapped = fromTransportError(error, request.signal as AbortSignal | undefined);
+      options.onCall?.({ endpoint, status: mapped.status ?? 'error', durationMs: performance.now() - started });
+      throw mapped;
+    }
+  };
+
   return {
-    async send(origin, endpoint, request, methods) {
-      const dispatcher = dispatchers.get(origin);
-      if (!dispatcher) throw new Error(`no pool for ${origin}`);
-      const started = performance.now();
-      try {
-        const response = await dispatcher.request({ ...request, retryOptions: { methods: [...methods] } } as Dispatcher.RequestOptions);
-        options.onCall?.({ endpoint, status: response.statusCode, durationMs: performance.now() - started });
-        return response;
-      } catch (error) {
-        const mapped = fromTransportError(error, request.signal as AbortSignal | undefined);
-        options.onCall?.({ endpoint, status: mapped.status ?? 'error', durationMs: performance.now() - started });
-        throw mapped;
-      }
+    send(origin, endpoint, request, methods) {
+      if (!tracingOn()) return dispatch(origin, endpoint, request, methods, { endpoint, retries: 0 });
+      // A client span per call (its retries included), with the route's template, never its ids.
+      const route = routeTemplate(request.path);
+      const attributes = { 'http.request.method': request.method, 'url.template': route, 'server.address': new URL(origin).hostname, 'didit.endpoint': endpoint };
+      return inSpan(`${request.method} ${route}`, attributes, async (span) => {
+        const attempt = { endpoint, retries: 0 };
+        try {
+          const headers = withTraceHeaders((request.headers ?? {}) as Record<string, string>);
+          const response = await dispatch(origin, endpoint, { ...request, headers }, methods, attempt);
+          span!.setAttribute('http.response.status_code', response.statusCode);
+          return response;
+        } catch (error) {
+          if (error instanceof DiditError && error.status) span!.setAttribute('http.response.status_code', error.status);
+          throw error;
+        } finally {
+          span!.setAttribute('http.request.resend_count', attempt.retries);
+        }
+      }, SpanKind.CLIENT);
     },
     async close() {
       await Promise.all([...pools.values()].map((pool) => pool.close()));
     },
   };
+}
+
+/** One call: its endpoint, and the retries made (counted by the retry decision, read by its span). */
+interface Attempt {
+  endpoint: DiditEndpoint;
+  retries: number;
+}
+
+/** A Didit path as a template: the query dropped, every segment that is not a plain word (an id) replaced. */
+export function routeTemplate(path: string): string {
+  return path
+    .split('?')[0]!
+    .split('/')
+    .map((segment) => (segment === '' || /^(?:[a-z][a-z_-]*|v\d+)$/.test(segment) ? segment : '{id}'))
+    .join('/');
 }
 
 /** Throws the `DiditError` for any status other than `expected`, after draining the body. */

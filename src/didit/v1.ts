@@ -3,17 +3,19 @@
  * with `Authorization: Bearer`. The seed's API, and what sandbox mode speaks by default.
  */
 import type { Dispatcher } from 'undici';
+import { REPORTABLE } from '../domain/status.ts';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
-import { checkCallback, checkComment, checkVendorData, sessionPath } from './checks.ts';
-import { DiditBadResponseError, DiditInvalidInputError, DiditNeedsV3Error, DiditUnauthorizedError } from './errors.ts';
+import { assertCallbackUrl, checkComment, checkVendorData, sessionPath } from './checks.ts';
+import { DiditBadResponseError, DiditInvalidInputError, DiditUnauthorizedError } from './errors.ts';
 import { featuresToWire } from './features.ts';
-import type { DiditClient, DiditEndpoint } from './port.ts';
+import { createdSession, fromV1Decision } from './normalise.ts';
+import { unsupported, type DiditClient, type DiditEndpoint } from './port.ts';
 import type { RateBuckets } from './rate-buckets.ts';
 import { createResilience, type ResilienceOptions } from './resilience.ts';
 import { isSessionId } from './session-id.ts';
 import { createTokenProvider, type IssuedToken, type TokenProvider } from './token-provider.ts';
 import { createTransport, pdfFrom, readJson, type TransportOptions } from './transport.ts';
-import type { CreateSessionRequest, CreateSessionResponse, Decision, TokenResponse, UpdateStatusRequest } from './types.ts';
+import type { CreateSessionRequest, CreateSessionResponse, TokenResponse, UpdateStatusRequest } from './types.ts';
 
 export interface DiditV1Options extends TransportOptions, LimitOptions {
   clientId: string;
@@ -33,6 +35,10 @@ export interface LimitOptions {
   pdfsPerMinute?: number;
   /** Where that pace is counted (default: in this process; a fleet shares one through Redis). */
   paceBuckets?: RateBuckets;
+  /** Longest a call waits for Didit's pace (`ResilienceOptions.maxWaitMs`). */
+  paceWaitMs?: number;
+  /** See `ResilienceOptions.retriesAlsoIn`. */
+  retriesAlsoIn?: ResilienceOptions['retriesAlsoIn'];
   /** Consecutive failed calls that open the circuit breaker, and how long it stays open. */
   breakerThreshold?: number;
   breakerHalfOpenAfterMs?: number;
@@ -46,13 +52,18 @@ export interface DiditV1Client extends DiditClient {
 /** How much of a PDF is read from Didit at once (the stream stays bounded by this). */
 export const PDF_READ_CHUNK = 1024 * 1024;
 
-/** Didit's limit on its other GETs, which session searches (v3) are paced under: applicants can make them. */
-export const LIST_CALLS_PER_MINUTE = 600;
+/** Didit's limit on its other GETs (`generic-get`): session searches, the reviews feed and workflow lists (v3) share it. */
+export const GET_CALLS_PER_MINUTE = 600;
+/** The endpoints paced under Didit's generic GET limit, as budget `get`. */
+export const PACED_AS_GET = { list: 'get', reviews: 'get', workflows: 'get' } as const;
 
 export function resilienceFor(options: LimitOptions & TransportOptions) {
   return createResilience({
-    limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50, list: LIST_CALLS_PER_MINUTE },
+    limitsPerMinute: { decision: options.decisionsPerMinute ?? 100, pdf: options.pdfsPerMinute ?? 50, get: GET_CALLS_PER_MINUTE },
+    pacedAs: PACED_AS_GET,
     paceBuckets: options.paceBuckets,
+    retriesAlsoIn: options.retriesAlsoIn,
+    maxWaitMs: options.paceWaitMs,
     maxConcurrent: options.maxConcurrentCalls ?? 64,
     breakerThreshold: options.breakerThreshold,
     halfOpenAfterMs: options.breakerHalfOpenAfterMs,
@@ -61,8 +72,8 @@ export function resilienceFor(options: LimitOptions & TransportOptions) {
 }
 
 export function createDiditV1Client(options: DiditV1Options): DiditV1Client {
-  const transport = createTransport([options.authUrl, options.apiUrl], options);
   const resilience = resilienceFor(options);
+  const transport = createTransport([options.authUrl, options.apiUrl], { ...options, beforeRetry: resilience.retryTurn });
   const basic = Buffer.from(`${options.clientId}:${options.clientSecret}`).toString('base64');
 
   async function fetchToken(): Promise<IssuedToken> {
@@ -124,13 +135,16 @@ export function createDiditV1Client(options: DiditV1Options): DiditV1Client {
 
   return {
     api: 'v1',
+    // Didit v1 has no list, delete, activity feed, reviews, resubmission or workflows.
+    can: { search: false, erase: false, reviewFeed: false, review: false, resubmit: false, workflows: false },
+    reportable: REPORTABLE.v1,
     tokens,
 
     async createSession(params) {
       for (const field of ['workflowId', 'metadata', 'language', 'callbackMethod', 'contactDetails', 'expectedDetails'] as const) {
         if (params[field] !== undefined) throw new DiditInvalidInputError(field, `${field} needs Didit's v3 API (set DIDIT_API_KEY)`);
       }
-      checkCallback(params.callback);
+      assertCallbackUrl(params.callback);
       let features: string | undefined;
       if (params.features !== undefined) {
         features = featuresToWire(params.features) ?? undefined;
@@ -150,7 +164,7 @@ export function createDiditV1Client(options: DiditV1Options): DiditV1Client {
         if (!isSessionId(body.session_id) || typeof body.url !== 'string' || typeof body.status !== 'string') {
           throw new DiditBadResponseError('created session without session_id, url or status', response.statusCode);
         }
-        return body;
+        return createdSession(body as CreateSessionResponse & Record<string, unknown>);
       });
     },
 
@@ -158,11 +172,7 @@ export function createDiditV1Client(options: DiditV1Options): DiditV1Client {
       const path = sessionPath('v1', sessionId, 'decision');
       return resilience.run('decision', async () => {
         const response = await authorized('decision', { method: 'GET', path, headers: { accept: 'application/json' } });
-        const body = await readJson<Decision>(response, 200);
-        if (typeof body.session_id !== 'string' || typeof body.status !== 'string') {
-          throw new DiditBadResponseError('decision without session_id or status', response.statusCode);
-        }
-        return body;
+        return fromV1Decision(await readJson<Record<string, unknown>>(response, 200));
       });
     },
 
@@ -175,7 +185,7 @@ export function createDiditV1Client(options: DiditV1Options): DiditV1Client {
     },
 
     async updateStatus(sessionId, params) {
-      if (params.status === 'Resubmitted') throw new DiditNeedsV3Error('Resubmitting a session');
+      if (params.status === 'Resubmitted') throw unsupported('resubmit');
       if (params.status !== 'Approved' && params.status !== 'Declined') {
         throw new DiditInvalidInputError('status', 'The new status must be Approved or Declined');
       }
@@ -195,12 +205,12 @@ export function createDiditV1Client(options: DiditV1Options): DiditV1Client {
       });
     },
 
-    // Didit v1 has no list, delete, activity feed or workflows: the caller hears what to switch.
-    listSessions: () => Promise.reject(new DiditNeedsV3Error('Listing sessions')),
-    deleteSession: () => Promise.reject(new DiditNeedsV3Error('Deleting a session')),
-    listReviews: () => Promise.reject(new DiditNeedsV3Error("A session's review feed")),
-    addReview: () => Promise.reject(new DiditNeedsV3Error('Adding a review')),
-    listWorkflows: () => Promise.reject(new DiditNeedsV3Error('Listing workflows')),
+    // What `can` says v1 cannot do: callers check it first; a call anyway hears what to switch.
+    listSessions: () => Promise.reject(unsupported('search')),
+    deleteSession: () => Promise.reject(unsupported('erase')),
+    listReviews: () => Promise.reject(unsupported('reviewFeed')),
+    addReview: () => Promise.reject(unsupported('review')),
+    listWorkflows: () => Promise.reject(unsupported('workflows')),
 
     async credentialsUsable() {
       if (tokens.hasValidToken()) return true;

@@ -1,21 +1,25 @@
 /**
  * Didit's v3 API: every call under `/v3/…` with an `x-api-key` header, no token. Its answers
- * are mapped onto the shapes of `types.ts`, so that nothing above `didit/` depends on the version.
+ * are normalised into the gateway's model (`normalise.ts`, `normalise-v3.ts`), so that nothing
+ * above `didit/` depends on the version.
  *
  * Writes are retried where v3 makes a repeat harmless: creating a session with `vendor_data`
  * returns the unfinished session it already made, and setting the status a session already has
  * changes nothing (a 400 after a lost answer is checked by reading the session).
  */
 import type { Dispatcher } from 'undici';
+import type { Decision, Page } from '../domain/model.ts';
+import { REPORTABLE, VERDICTS } from '../domain/status.ts';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
-import { checkCallback, checkComment, checkVendorData, sessionPath } from './checks.ts';
+import { assertCallbackUrl, checkComment, checkVendorData, sessionPath } from './checks.ts';
 import { DiditBadRequestError, DiditBadResponseError, DiditInvalidInputError } from './errors.ts';
 import type { CreateSessionParams, DiditClient, DiditEndpoint, PageRequest, SessionFilter, UpdateStatusParams } from './port.ts';
 import { isSessionId } from './session-id.ts';
 import { createTransport, pdfFrom, readJson, type TransportOptions } from './transport.ts';
-import type { ActivityEntry, CreateSessionResponse, Decision, Page, SessionRow, Workflow } from './types.ts';
+import { createdSession, review, sessionRow, str, workflow } from './normalise.ts';
+import { fromV3Decision } from './normalise-v3.ts';
+import type { ActivityEntry, CreateSessionResponse, SessionRow, Workflow } from './types.ts';
 import { PDF_READ_CHUNK, resilienceFor, type LimitOptions } from './v1.ts';
-import { fromV3Decision } from './v3-decision.ts';
 
 export interface DiditV3Options extends TransportOptions, LimitOptions {
   apiKey: string;
@@ -48,7 +52,7 @@ function createBody(params: CreateSessionParams, defaultWorkflowId: string | und
   if (!isSessionId(workflowId)) {
     throw new DiditInvalidInputError('workflowId', 'A workflowId (a UUID) is required with Didit v3 (or set DIDIT_WORKFLOW_ID)');
   }
-  if (params.callback !== undefined) checkCallback(params.callback);
+  if (params.callback !== undefined) assertCallbackUrl(params.callback);
   checkVendorData(params.vendorData);
   if (params.callbackMethod !== undefined && !CALLBACK_METHODS.has(params.callbackMethod)) {
     throw new DiditInvalidInputError('callbackMethod', 'callbackMethod is initiator, completer or both');
@@ -150,8 +154,8 @@ function pageOf<T>(body: unknown, status: number): Page<T> {
 }
 
 export function createDiditV3Client(options: DiditV3Options): DiditClient {
-  const transport = createTransport([options.apiUrl], options);
   const resilience = resilienceFor(options);
+  const transport = createTransport([options.apiUrl], { ...options, beforeRetry: resilience.retryTurn });
 
   const call = (endpoint: DiditEndpoint, request: Dispatcher.RequestOptions, retry: readonly string[]) =>
     transport.send(options.apiUrl, endpoint, { ...request, headers: { ...request.headers, 'x-api-key': options.apiKey } }, retry);
@@ -166,6 +170,8 @@ export function createDiditV3Client(options: DiditV3Options): DiditClient {
 
   return {
     api: 'v3',
+    can: { search: true, erase: true, reviewFeed: true, review: true, resubmit: true, workflows: true },
+    reportable: REPORTABLE.v3,
 
     async createSession(params) {
       const body = createBody(params, options.defaultWorkflowId);
@@ -181,7 +187,7 @@ export function createDiditV3Client(options: DiditV3Options): DiditClient {
         if (!isSessionId(created.session_id) || typeof created.url !== 'string' || typeof created.status !== 'string') {
           throw new DiditBadResponseError('created session without session_id, url or status', response.statusCode);
         }
-        return created;
+        return createdSession(created as CreateSessionResponse & Record<string, unknown>);
       });
     },
 
@@ -219,7 +225,7 @@ export function createDiditV3Client(options: DiditV3Options): DiditClient {
       return resilience.run('list', async () => {
         const response = await call('list', { method: 'GET', path, headers: { accept: 'application/json' } }, ['GET']);
         const rows = pageOf<SessionRow>(await readJson(response, 200), response.statusCode);
-        return { count: rows.count, results: rows.results.filter((row) => isSessionId(row.session_id) && typeof row.status === 'string') };
+        return { count: rows.count, results: rows.results.filter((row) => isSessionId(row.session_id) && typeof row.status === 'string').map((row) => sessionRow(row as SessionRow & Record<string, unknown>)) };
       });
     },
 
@@ -239,13 +245,15 @@ export function createDiditV3Client(options: DiditV3Options): DiditClient {
       const path = `/v3/sessions/${sessionId.toLowerCase()}/reviews/?limit=${page.limit}&offset=${page.offset}`;
       return resilience.run('reviews', async () => {
         const response = await call('reviews', { method: 'GET', path, headers: { accept: 'application/json' } }, ['GET']);
-        return pageOf<ActivityEntry>(await readJson(response, 200), response.statusCode);
+        const entries = pageOf<ActivityEntry & Record<string, unknown>>(await readJson(response, 200), response.statusCode);
+        // Didit names the actor of an activity entry, not a user.
+        return { count: entries.count, results: entries.results.map((entry) => review(entry, str(entry.actor_display))) };
       });
     },
 
     async addReview(sessionId, review) {
       if (!isSessionId(sessionId)) throw new DiditInvalidInputError('sessionId', 'A session id must be a UUID');
-      if (review.status !== 'Approved' && review.status !== 'Declined' && review.status !== 'In Review') {
+      if (!(VERDICTS as readonly string[]).includes(review.status)) {
         throw new DiditInvalidInputError('status', 'A review sets Approved, Declined or In Review');
       }
       checkComment(review.comment);
@@ -264,7 +272,9 @@ export function createDiditV3Client(options: DiditV3Options): DiditClient {
     async listWorkflows() {
       return resilience.run('workflows', async () => {
         const response = await call('workflows', { method: 'GET', path: '/v3/workflows/', headers: { accept: 'application/json' } }, ['GET']);
-        return pageOf<Workflow>(await readJson(response, 200), response.statusCode).results.filter((w) => isSessionId(w.workflow_id));
+        return pageOf<Workflow & Record<string, unknown>>(await readJson(response, 200), response.statusCode)
+          .results.filter((w) => isSessionId(w.workflow_id))
+          .map(workflow);
       });
     },
 

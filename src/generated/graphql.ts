@@ -5,7 +5,7 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
 export type AddSessionReviewInput = {
-  /** At most 1000 characters, with the reviewer's id added. */
+  /** At most 1000 characters. Who reviewed is in the audit trail, not in the comment. */
   comment?: string | null | undefined;
   sessionId: string | number;
   status: SessionReviewStatus;

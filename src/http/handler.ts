@@ -1,13 +1,14 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { maxHeaderSize, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { GraphQLError } from 'graphql';
-import { DiditError } from '../didit/errors.ts';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
 import { sendErrors, sendJson } from '../lib/send-json.ts';
-import type { Authenticate } from '../core/auth.ts';
 import type { Services } from '../core/context.ts';
-import { createGraphqlFastPath } from './graphql/fast-path.ts';
+import { RateLimited } from '../core/errors.ts';
+import { httpAnswerOf } from './errors.ts';
+import type { FastPath } from './graphql/fast-path/handler.ts';
 import { pathnameOf, requestUrl } from '../lib/request-url.ts';
+import { traceRequest } from '../lib/tracing.ts';
 import { getCORSHeadersByRequestAndOptions } from '@whatwg-node/server';
 import { printSchemaFile } from '../schema/print.ts';
 import { STREAM_ENDPOINT } from './graphql/sse-stream.ts';
@@ -19,7 +20,8 @@ export const SCHEMA_ENDPOINT = '/graphql/schema.graphql';
 export interface HttpHandlerOptions {
   services: Services;
   yoga: YogaServer;
-  authenticate: Authenticate;
+  /** `POST /graphql` with a JSON body, answered before Yoga when it can be (fast-path/). */
+  fastPath?: FastPath;
   /** Extra routes, tried before GraphQL: return true when handled. */
   routes?: Array<(req: IncomingMessage, res: ServerResponse, pathname: string) => boolean | Promise<boolean>>;
 }
@@ -29,10 +31,9 @@ export interface HttpHandlerOptions {
  * (PDF downloads, webhooks) are plain node handlers beside it.
  */
 export function createHttpHandler(options: HttpHandlerOptions) {
-  const { services, yoga, authenticate } = options;
+  const { services, yoga, fastPath } = options;
   const { limits } = services.config;
   const cors = corsOptions(services.config);
-  const fastPath = services.config.graphqlFastPath ? createGraphqlFastPath(yoga, services, authenticate, cors) : undefined;
   const schemaFile = services.config.production ? undefined : serveSchema(printSchemaFile());
   // Refusals made here carry the CORS headers Yoga would add, so a page can read their code.
   const refuse = (req: IncomingMessage, res: ServerResponse, status: number, code: string, message: string) => {
@@ -41,12 +42,12 @@ export function createHttpHandler(options: HttpHandlerOptions) {
     sendErrors(res, status, code, message, corsHeaders ?? {});
   };
 
-  return async (req: IncomingMessage, res: ServerResponse) => {
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     try {
       const pathname = pathnameOf(req.url);
       if (pathname === '/health') return sendJson(res, 200, { status: 'ok' });
       if (pathname.startsWith('/reports/')) return await serveReport(services, req, res, requestUrl(req));
-      for (const route of options.routes ?? []) if (await route(req, res, pathname)) return;
+      // GraphQL first: no route beside it answers these paths, and asking each (async) cost every request.
       if (pathname === '/graphql' || pathname === STREAM_ENDPOINT) {
         if (req.method === 'POST' || req.method === 'PUT') {
           const length = Number(req.headers['content-length']);
@@ -56,6 +57,7 @@ export function createHttpHandler(options: HttpHandlerOptions) {
         }
         return await yoga.requestListener(req, res);
       }
+      for (const route of options.routes ?? []) if (await route(req, res, pathname)) return;
       if (pathname === SCHEMA_ENDPOINT && schemaFile) return await schemaFile(req, res);
       refuse(req, res, 404, 'ROUTE_NOT_FOUND', 'Nothing here: GraphQL is at /graphql');
     } catch (error) {
@@ -64,6 +66,31 @@ export function createHttpHandler(options: HttpHandlerOptions) {
       else res.destroy();
     }
   };
+  return (req: IncomingMessage, res: ServerResponse) => traceRequest(req, res, () => routeOf(req.url), () => handle(req, res));
+}
+
+/** The route a request belongs to, as a template for traces (a path may hold a session id, a query a signature). */
+function routeOf(url = '/'): string {
+  const end = url.indexOf('?');
+  const pathname = end === -1 ? url : url.slice(0, end);
+  if (pathname.startsWith('/reports/')) return '/reports/{file}';
+  return ['/graphql', STREAM_ENDPOINT, SCHEMA_ENDPOINT, '/health', '/readiness', '/metrics', '/webhooks/didit'].includes(pathname) ? pathname : '/{unknown}';
+}
+
+/** What Node's parser refuses, answered as the gateway answers (Node's own answer is an empty 431 or 400). */
+const CLIENT_ERRORS: Record<string, { status: number; reason: string; code: string; message: string }> = {
+  HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', code: 'REQUEST_HEADER_FIELDS_TOO_LARGE', message: `The request headers are over ${maxHeaderSize} bytes` },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'Request Timeout', code: 'BAD_REQUEST', message: 'The request took too long to arrive' },
+};
+const MALFORMED = { status: 400, reason: 'Bad Request', code: 'BAD_REQUEST', message: 'Malformed HTTP request' };
+
+/** The server's `clientError` listener: an HTTP request Node could not parse gets a GraphQL-shaped error, then the connection closes. */
+export function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  // A response already under way on this keep-alive socket: no room for another one.
+  if (error.code === 'ECONNRESET' || !socket.writable || (socket as { _httpMessage?: unknown })._httpMessage) return void socket.destroy();
+  const { status, reason, code, message } = CLIENT_ERRORS[error.code ?? ''] ?? MALFORMED;
+  const body = JSON.stringify({ errors: [{ message, extensions: { code } }] });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 function serveSchema(sdl: string) {
@@ -75,22 +102,26 @@ function serveSchema(sdl: string) {
   };
 }
 
+/** What Didit's 403 means for a PDF. */
+const REPORT_MESSAGES = { forbidden: 'The report exists once the session is Approved, Declined or In Review' };
+
 /**
  * `GET /reports/{id}.pdf?expires=&signature=`: checks the signed link, then streams Didit's PDF
  * through without buffering it. A bad link makes no upstream call.
  */
 async function serveReport(services: Services, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'Method not allowed' }, { allow: 'GET, HEAD' });
-  const granted = services.pdfLinks.verify(url.pathname, url.searchParams);
+  const granted = await services.pdfLinks.download(url.pathname, url.searchParams);
   if (!granted) return sendJson(res, 403, { error: 'This download link is invalid or has expired' });
+  if (granted === 'used-up') return sendJson(res, 410, { error: 'This download link has been used as often as it may be; ask for a new one' });
   const { sessionId } = granted;
-  // Each download is a Didit call, charged to whoever made the link (its share of Didit's PDFs).
+  // Each download is a Didit call, charged to whoever made the link (its turn under Didit's PDF limit).
   try {
     await services.budget.charge(granted.payer, 'pdf');
   } catch (error) {
-    const { retryAfter, limit } = (error as GraphQLError).extensions ?? {};
-    if (!retryAfter) throw error;
-    return sendJson(res, 429, { error: (error as Error).message, limit }, { 'retry-after': String(retryAfter) });
+    if (!(error instanceof RateLimited)) throw error;
+    const answer = httpAnswerOf(error, REPORT_MESSAGES);
+    return sendJson(res, answer.status, answer.body, answer.headers);
   }
 
   // The client going away cancels the upstream download too.
@@ -100,11 +131,10 @@ async function serveReport(services: Services, req: IncomingMessage, res: Server
   try {
     pdf = await services.didit.streamPdf(sessionId, abort.signal);
   } catch (error) {
-    const [status, message] = reportErrorStatus(error);
     // A client that left before Didit answered is no failure worth a warning.
     if (!abort.signal.aborted) services.log.warn({ err: error }, 'PDF report download failed');
-    const retryAfter = (error as { retryAfter?: number }).retryAfter;
-    return sendJson(res, status, retryAfter ? { error: message, limit: 'didit' } : { error: message }, retryAfter ? { 'retry-after': String(retryAfter) } : {});
+    const answer = httpAnswerOf(error, REPORT_MESSAGES);
+    return sendJson(res, answer.status, answer.body, answer.headers);
   }
   res.writeHead(200, {
     'content-type': 'application/pdf',
@@ -120,20 +150,4 @@ async function serveReport(services: Services, req: IncomingMessage, res: Server
   await pipeline(pdf.body, res).catch((error: unknown) => {
     if (!abort.signal.aborted) services.log.warn({ err: error }, 'PDF stream interrupted');
   });
-}
-
-function reportErrorStatus(error: unknown): [number, string] {
-  if (!(error instanceof DiditError)) return [500, 'Internal error'];
-  switch (error.code) {
-    case 'DIDIT_NOT_FOUND':
-      return [404, 'Session not found'];
-    case 'DIDIT_FORBIDDEN':
-      return [409, 'The report exists once the session is Approved, Declined or In Review'];
-    case 'DIDIT_RATE_LIMITED':
-      return [429, 'Too many requests to Didit; try again later'];
-    case 'DIDIT_UNAVAILABLE':
-      return [503, 'Didit is unavailable; try again later'];
-    default:
-      return [502, 'Didit answered something the gateway cannot use'];
-  }
 }

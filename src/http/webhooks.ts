@@ -1,13 +1,22 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { inSpan } from '../lib/tracing.ts';
 import type { Logger } from 'pino';
 import { isSessionId } from '../didit/session-id.ts';
 import { canonicalJson, signatureMatches, signWebhookBody } from '../didit/webhook-signature.ts';
 import { sendJson } from '../lib/send-json.ts';
 import { readBody } from '../lib/read-body.ts';
+import { DELETED_STATUS } from '../domain/status.ts';
 import type { ResubmitStep, StatusEvents } from '../core/status-events.ts';
 
-/** Deliveries whose `X-Timestamp` is further than this from now, either way, are refused. */
-const WEBHOOK_TOLERANCE_SECONDS = 300;
+/**
+ * Replay protection: a delivery whose signed `timestamp` (in the body, covered by every signature)
+ * is older than this is refused, and so is one stamped more than `MAX_AHEAD_SECONDS` ahead of our
+ * clock. De-duplication (status-events.ts) remembers deliveries far longer than this window.
+ */
+const MAX_DELIVERY_AGE_SECONDS = 300;
+const MAX_AHEAD_SECONDS = 60;
+/** `X-Timestamp`, not signed, is checked as Didit's samples do, but proves nothing. */
+const HEADER_TOLERANCE_SECONDS = 300;
 /** A delivery carries a whole decision; a few hundred kB is plenty. */
 const MAX_WEBHOOK_BYTES = 1024 * 1024;
 
@@ -25,11 +34,13 @@ export interface WebhookOptions {
 /**
  * `POST /webhooks/didit`.
  *
- * 1. Read the raw body (capped) and check `X-Timestamp` is within five minutes of now.
+ * 1. Read the raw body (capped) and check `X-Timestamp` is within five minutes of now (as
+ *    Didit's samples do; it is not signed).
  * 2. Check `X-Signature` — the hex HMAC-SHA256 of those exact bytes — against every configured
  *    secret, in constant time. Only if it fails and `X-Signature-V2` is present is the body
  *    parsed, to check the HMAC of its canonical JSON.
- * 3. Only a verified body is parsed and checked for the fields we use.
+ * 3. Only a verified body is parsed and checked for the fields we use; its signed `timestamp`
+ *    must be at most five minutes old and at most one minute ahead (replays are refused).
  * 4. De-duplicate (shared across instances with Redis) and publish, in one step; a duplicate or
  *    an older status is acknowledged and dropped. A delivery we could not publish answers 503 and
  *    is not recorded, so Didit's retry of it goes through rather than being dropped as a duplicate.
@@ -62,13 +73,20 @@ export function createWebhookRoute(options: WebhookOptions) {
 
     const timestamp = header(req, 'x-timestamp');
     if (!timestamp || !/^\d{1,12}$/.test(timestamp)) return refuse('missing or malformed X-Timestamp');
-    if (Math.abs(Date.now() / 1000 - Number(timestamp)) > WEBHOOK_TOLERANCE_SECONDS) return refuse('stale X-Timestamp');
+    if (Math.abs(Date.now() / 1000 - Number(timestamp)) > HEADER_TOLERANCE_SECONDS) return refuse('stale X-Timestamp');
 
     const verified = verify(req, raw, secrets);
     if (typeof verified === 'string') return refuse(verified);
     const { body, signedBy } = verified;
 
     const delivery = body as Delivery | undefined;
+    // A captured delivery sent again later (with a fresh X-Timestamp, which nothing signs) is a
+    // replay; one stamped ahead of us would make every real change after it look older.
+    if (typeof delivery?.timestamp === 'number') {
+      const age = Date.now() / 1000 - delivery.timestamp;
+      if (age > MAX_DELIVERY_AGE_SECONDS) return refuse('signed timestamp too old (a replay?)');
+      if (age < -MAX_AHEAD_SECONDS) return refuse('signed timestamp ahead of our clock');
+    }
     // Didit v3 sends more than status changes; only those and data changes concern the gateway,
     // and the others are acknowledged so that Didit does not retry them.
     const type = delivery?.webhook_type;
@@ -89,13 +107,24 @@ export function createWebhookRoute(options: WebhookOptions) {
       delivery.status.length > 64 ||
       typeof delivery.timestamp !== 'number' ||
       !Number.isFinite(delivery.timestamp) ||
-      // A time ahead of ours would make every real change after it look older, and be dropped.
-      delivery.timestamp > Date.now() / 1000 + WEBHOOK_TOLERANCE_SECONDS
+      (delivery.event_id !== undefined && !isEventId(delivery.event_id))
     ) {
       // Signed by Didit but not what we expect: acknowledging would lose it silently, so say so.
       log.warn('webhook verified but malformed');
       options.onDelivery?.('refused');
       sendJson(res, 400, { error: 'Unexpected webhook body' });
+      return true;
+    }
+
+    const sessionId = delivery.session_id.toLowerCase();
+    if (delivery.status.toLowerCase() === DELETED_STATUS.toLowerCase()) {
+      // Deletion is known only from Didit itself (a 404 when the session is read again, or the
+      // gateway's own deleteSession), never from a delivery's word: drop every copy, so the next
+      // read asks Didit.
+      log.info('webhook says Deleted; the session is read again instead');
+      await options.onDataChanged?.(sessionId);
+      options.onDelivery?.('ignored');
+      sendJson(res, 200, { ok: true, ignored: true });
       return true;
     }
 
@@ -105,9 +134,10 @@ export function createWebhookRoute(options: WebhookOptions) {
       log.info('webhook verified by X-Signature-Simple only');
     }
     const resubmit = signedBy === 'simple' ? undefined : resubmitSteps(delivery.resubmit_info);
-    const event = { sessionId: delivery.session_id.toLowerCase(), status: delivery.status, timestamp: delivery.timestamp, ...(resubmit && { resubmit }) };
+    const eventId = signedBy === 'simple' ? undefined : delivery.event_id;
+    const event = { sessionId, status: delivery.status, timestamp: delivery.timestamp, ...(eventId && { eventId }), ...(resubmit && { resubmit }) };
     try {
-      if (!(await events.record(event))) {
+      if (!(await inSpan('status_events.publish', { 'didit.status': String(event.status).slice(0, 40) }, () => events.record(event)))) {
         options.onDelivery?.('duplicate');
         sendJson(res, 200, { ok: true, duplicate: true });
         return true;
@@ -125,6 +155,7 @@ export function createWebhookRoute(options: WebhookOptions) {
 }
 
 interface Delivery {
+  event_id?: unknown;
   session_id?: unknown;
   status?: unknown;
   timestamp?: unknown;
@@ -173,6 +204,10 @@ function resubmitSteps(info: unknown): ResubmitStep[] | undefined {
     const reason = Object.hasOwn(why, id) ? why[id] : undefined;
     return [{ nodeId: id, feature: typeof feature === 'string' ? feature.slice(0, 50) : null, reason: typeof reason === 'string' ? reason.slice(0, 500) : null }];
   });
+}
+
+function isEventId(value: unknown): value is string {
+  return typeof value === 'string' && /^[\w-]{1,100}$/.test(value);
 }
 
 function header(req: IncomingMessage, name: string): string | undefined {

@@ -6,9 +6,9 @@ import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Caller } from '../core/access.ts';
 import type { Authenticate } from '../core/auth.ts';
-import { toClientError } from '../core/client-errors.ts';
+import { UNEXPECTED, toClientError } from './errors.ts';
+import { traceWebSocketOperation } from '../lib/tracing.ts';
 import { schema } from '../schema/index.ts';
-import { UNEXPECTED } from './graphql/plugins.ts';
 import type { YogaServer } from './graphql/yoga.ts';
 
 export interface WebSocketOptions {
@@ -17,6 +17,8 @@ export interface WebSocketOptions {
   authenticate: Authenticate;
   log: Logger;
   maxPayloadBytes: number;
+  /** Authenticated sockets one caller may hold open at once (`MAX_SOCKETS_PER_CALLER`). */
+  maxSocketsPerCaller: number;
 }
 
 /** What a socket keeps between its messages. */
@@ -27,6 +29,8 @@ interface Extra {
   caller?: Caller;
   /** Ends the socket when the caller's token expires. */
   expiry?: NodeJS.Timeout;
+  /** The caller's socket count, while this socket holds one. */
+  held?: string;
 }
 
 /** A dead connection is found within two intervals (as graphql-ws's own `useServer` does). */
@@ -34,6 +38,8 @@ const KEEP_ALIVE_MS = 12_000;
 /** setTimeout's longest delay; a token living longer is checked again then. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const UNAUTHORIZED = [CloseCode.Unauthorized, 'Unauthorized'] as const;
+/** WebSocket's "Try Again Later": graphql-ws clients retry it with backoff. */
+const TRY_AGAIN_LATER = 1013;
 
 /**
  * graphql-ws picks execute or subscribe from the document. Yoga has already run the operation
@@ -58,8 +64,18 @@ const handOver = (args: ExecutionArgs) => args.rootValue as ExecutionResult | As
  *   socket's own faults are logged through pino (graphql-ws's `useServer` prints to the console,
  *   so it is replaced by this wiring of its `makeServer`).
  */
-export function attachWebSocket({ server, yoga, authenticate, log, maxPayloadBytes }: WebSocketOptions) {
+export function attachWebSocket({ server, yoga, authenticate, log, maxPayloadBytes, maxSocketsPerCaller }: WebSocketOptions) {
   const masked = (error: unknown) => toClientError(error, (original) => log.error({ err: original }, UNEXPECTED));
+  // Authenticated sockets per caller on this instance: each holds memory, a keep-alive timer and
+  // its subscriptions' fan-out, so one caller cannot hold thousands.
+  const sockets = new Map<string, number>();
+  const release = (extra: Extra) => {
+    if (extra.held === undefined) return;
+    const left = (sockets.get(extra.held) ?? 1) - 1;
+    if (left > 0) sockets.set(extra.held, left);
+    else sockets.delete(extra.held);
+    extra.held = undefined;
+  };
 
   const options: ServerOptions<Record<string, unknown>, Extra> = {
     execute: handOver,
@@ -71,6 +87,16 @@ export function attachWebSocket({ server, yoga, authenticate, log, maxPayloadByt
         extra.socket.close(...UNAUTHORIZED);
         return false;
       }
+      // Gone while its token was checked: the close has run already, nothing to hold.
+      if (extra.socket.readyState !== extra.socket.OPEN) return false;
+      const key = `${caller.reviewer ? 'r' : 'a'}:${caller.sub}`;
+      const held = sockets.get(key) ?? 0;
+      if (held >= maxSocketsPerCaller) {
+        extra.socket.close(TRY_AGAIN_LATER, `At most ${maxSocketsPerCaller} sockets per caller`);
+        return false;
+      }
+      sockets.set(key, held + 1);
+      extra.held = key;
       extra.caller = caller;
       if (caller.expiresAt !== undefined) closeAtExpiry(extra, caller.expiresAt * 1000);
       return true;
@@ -82,7 +108,9 @@ export function attachWebSocket({ server, yoga, authenticate, log, maxPayloadByt
         const { query, operationName, variables, extensions } = params;
         const graphqlParams = { query, operationName: operationName ?? undefined, variables: variables ?? undefined, extensions: extensions ?? undefined };
         // No fetch Request: Yoga's hooks read the method of one, and a socket has none.
-        result = await yoga.getResultForParams({ params: graphqlParams, request: undefined as never }, { req: request, socket, caller } as never);
+        const run = async () => yoga.getResultForParams({ params: graphqlParams, request: undefined as never }, { req: request, socket, caller } as never);
+        const connection = ctx.connectionParams;
+        result = await traceWebSocketOperation(yoga.graphqlEndpoint, [extensions, connection, connection?.headers, request.headers], run);
       } catch (error) {
         // A params hook refused (an unknown trusted document...), or something failed.
         return [forSocket(masked(error))];
@@ -136,6 +164,7 @@ export function attachWebSocket({ server, yoga, authenticate, log, maxPayloadByt
       clearInterval(ping);
       clearTimeout(pongWait);
       clearTimeout(extra.expiry);
+      release(extra);
       closed(code, String(reason)).catch((error: unknown) => log.warn({ err: error }, 'ending websocket subscriptions failed'));
     });
   });

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isWireFeatures } from '../didit/features.ts';
-import { FINAL_STATUSES, type CreateSessionResponse, type TokenResponse } from '../didit/types.ts';
+import { FINAL_STATUSES, type CreateSessionResponse, type TokenResponse } from './wire.ts';
 import { sendJson } from '../lib/send-json.ts';
 import { isHttpUrl } from '../lib/url.ts';
 import { findSession, type SandboxContext } from './context.ts';

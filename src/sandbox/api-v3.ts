@@ -15,12 +15,13 @@
  *   POST   /v3/sessions/{id}/reviews/         Approved | Declined | In Review, with a comment (201)
  *   GET    /v3/workflows/                     the sandbox's three workflows (`workflows.ts`)
  *
- * Field names and rules follow /work/tools/v3-notes.md; where the notes say UNCERTAIN the choice
+ * Field names and rules follow docs/didit-v3.md; where it says uncertain, the choice
  * made is commented where it is made.
  */
 import { isIP } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ResubmitNode } from '../didit/types.ts';
+import { REPORTABLE } from '../domain/status.ts';
+import type { ResubmitNode } from './wire.ts';
 import { sendJson } from '../lib/send-json.ts';
 import { isHttpUrl } from '../lib/url.ts';
 import { findSession, type SandboxContext } from './context.ts';
@@ -35,19 +36,17 @@ import { WORKFLOWS, findWorkflow, stepOf } from './workflows.ts';
 
 type Json = Record<string, unknown>;
 
-/** Who a change made with the API key shows as, in reviews and the review feed (v3 notes §8). */
+/** Who a change made with the API key shows as, in reviews and the review feed (docs/didit-v3.md §8). */
 const API_ACTOR = 'API Client';
 
-/** Endpoint scopes of Didit's rate limits (v3 notes §11); the decision's is assumed for v3 (UNCERTAIN). */
+/** Endpoint scopes of Didit's rate limits (docs/didit-v3.md §11); the decision's is assumed for v3 (UNCERTAIN). */
 const CREATE_SCOPE: Scope = { name: 'session-v2-create', limit: 600 };
 const DECISION_SCOPE: Scope = { name: 'session-decision', limit: 100 };
 const PDF_SCOPE: Scope = { name: 'session-generate-pdf', limit: 50 };
 
-/** Statuses whose report can be downloaded (v3 notes §4, KYC). */
-const PDF_STATUSES = new Set(['Approved', 'Declined', 'In Review', 'Kyc Expired']);
-/** Statuses update-status and a posted review start from (v3 notes §5). */
+/** Statuses update-status and a posted review start from (docs/didit-v3.md §5). */
 const UPDATABLE_STATUSES = ['Approved', 'Declined', 'In Review', 'Kyc Expired', 'Abandoned', 'Resubmitted'];
-/** Step statuses update-status resubmits when no node is named (v3 notes §5). */
+/** Step statuses update-status resubmits when no node is named (docs/didit-v3.md §5). */
 const AUTO_RESUBMIT = new Set(['Declined', 'In Review', 'Not Finished', 'Expired']);
 
 /** The languages the docs list for `email_language`, also taken for `language` and `contact_details.email_lang`. */
@@ -57,7 +56,7 @@ const LANGUAGES = new Set(
 const CALLBACK_METHODS = new Set(['initiator', 'completer', 'both']);
 const MAX_CALLBACK_LENGTH = 2048;
 const MAX_COMMENT_LENGTH = 10_000;
-/** A create may carry a reference portrait of up to 1 MB, base64-encoded (v3 notes §2). */
+/** A create may carry a reference portrait of up to 1 MB, base64-encoded (docs/didit-v3.md §2). */
 const MAX_PORTRAIT_BYTES = 1024 * 1024;
 const MAX_CREATE_BODY_BYTES = 2 * MAX_PORTRAIT_BYTES;
 const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}\.[^\s@]+$/;
@@ -71,7 +70,7 @@ export function v3Routes(context: SandboxContext): Route[] {
   /** The key check every v3 call starts with, then the rate limits when they are on. */
   function guard(req: IncomingMessage, res: ServerResponse, scope?: Scope): void {
     const key = req.headers['x-api-key'];
-    // Didit's current docs: no key is 403, a wrong one 401 (v3 notes §1).
+    // Didit's current docs: no key is 403, a wrong one 401 (docs/didit-v3.md §1).
     if (key === undefined || key === '') throw new HttpError(403, { detail: 'You do not have permission to perform this action.' });
     if (!sameSecret(String(key), apiKey)) throw new HttpError(401, { detail: 'Invalid or missing API key' });
     if (!rateLimiter) return;
@@ -91,7 +90,7 @@ export function v3Routes(context: SandboxContext): Route[] {
     const workflow = checked.workflow;
     const reused = checked.vendorData === null ? undefined : store.findReusable(workflow.id, workflow.version, checked.vendorData);
     if (reused) {
-      // Returned again, still 201, with the new callback and metadata (v3 notes §2).
+      // Returned again, still 201, with the new callback and metadata (docs/didit-v3.md §2).
       reused.callback = checked.callback;
       reused.metadata = checked.metadata;
       return sendJson(res, 201, createdSession(reused));
@@ -120,7 +119,7 @@ export function v3Routes(context: SandboxContext): Route[] {
   async function pdf(req: IncomingMessage, res: ServerResponse, [id]: string[]): Promise<void> {
     guard(req, res, PDF_SCOPE);
     const session = findSession(store, id!);
-    if (!PDF_STATUSES.has(session.status)) {
+    if (!REPORTABLE.v3.has(session.status)) {
       throw new HttpError(403, {
         detail: `The session is ${session.status}: a report is only available for sessions that are Approved, Declined, In Review or Kyc Expired.`,
       });
@@ -131,7 +130,7 @@ export function v3Routes(context: SandboxContext): Route[] {
   async function updateStatus(req: IncomingMessage, res: ServerResponse, [id]: string[]): Promise<void> {
     guard(req, res);
     const session = findSession(store, id!);
-    // The current status is checked before the body (v3 notes §5).
+    // The current status is checked before the body (docs/didit-v3.md §5).
     requireUpdatable(session);
     const input = await readJsonObject(req);
     const errors: Json = {};
@@ -158,7 +157,7 @@ export function v3Routes(context: SandboxContext): Route[] {
       const reason = (comment as string | null) ?? 'Asked to be done again by a reviewer.';
       store.resubmit(session, { nodes: chosen, reasons: Object.fromEntries(chosen.map((node) => [node.node_id, reason])) }, comment as string | null, API_ACTOR);
     } else if (session.status !== status) {
-      // Setting the status a session already has changes nothing: no review, no webhook (v3 notes §5).
+      // Setting the status a session already has changes nothing: no review, no webhook (docs/didit-v3.md §5).
       store.review(session, status as 'Approved' | 'Declined', comment as string | null, API_ACTOR);
     }
     // The sandbox sends no email; the address is personal data, so it is not logged either.
@@ -195,7 +194,7 @@ export function v3Routes(context: SandboxContext): Route[] {
     if (workflowId !== null) rows = rows.filter(({ session }) => session.workflowId === workflowId.toLowerCase());
     const country = query.get('country');
     if (country !== null) rows = rows.filter(({ row }) => typeof row.country === 'string' && row.country === country.toUpperCase());
-    // search, date_from and date_to are documented for the console's list only (v3 notes §6, UNCERTAIN
+    // search, date_from and date_to are documented for the console's list only (docs/didit-v3.md §6, UNCERTAIN
     // on /v3/sessions/); the sandbox takes them here too.
     const search = query.get('search')?.trim().toLowerCase();
     if (search) {
@@ -234,7 +233,7 @@ export function v3Routes(context: SandboxContext): Route[] {
 
   function workflows(req: IncomingMessage, res: ServerResponse): void {
     guard(req, res);
-    // The newest docs edition: a bare array, newest first (v3 notes §9, edition B), not a page.
+    // The newest docs edition: a bare array, newest first (docs/didit-v3.md §9, edition B), not a page.
     sendJson(res, 200, WORKFLOWS.map(workflowItem));
   }
 
@@ -336,7 +335,7 @@ function checkNodes(session: SessionRecord, value: unknown, errors: Json): Resub
   return [...nodes.values()];
 }
 
-/** Without named steps, those whose last attempt did not pass (v3 notes §5). */
+/** Without named steps, those whose last attempt did not pass (docs/didit-v3.md §5). */
 function autoNodes(session: SessionRecord): ResubmitNode[] {
   const decision = v3Decision(session);
   return featuresOf(session)
@@ -443,7 +442,7 @@ function checkContactDetails(input: Json, errors: Json): Json {
   return { email, email_lang: emailLang, send_notification_emails: notify, phone };
 }
 
-/** Both docs editions' fields: `country`, and the newer `id_country` / `poa_country` (v3 notes §2). */
+/** Both docs editions' fields: `country`, and the newer `id_country` / `poa_country` (docs/didit-v3.md §2). */
 const EXPECTED_STRINGS = ['first_name', 'last_name', 'address', 'identification_number'];
 const EXPECTED_COUNTRIES = ['nationality', 'country', 'id_country', 'poa_country'];
 

@@ -6,7 +6,7 @@
  * webhook); and fault injection (`POST` / `DELETE /sandbox/faults`). None of them is ever faulted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { FINAL_STATUSES, type FinalStatus } from '../didit/types.ts';
+import { FINAL_STATUSES, type FinalStatus } from './wire.ts';
 import { sendJson } from '../lib/send-json.ts';
 import { findSession, type SandboxContext } from './context.ts';
 import { FaultError, parseFault, parseRates } from './faults.ts';

@@ -3,7 +3,8 @@
  * A bad value stops it with one line on stderr naming the variable (never its value: some are
  * secrets); once listening it prints one line with its URL on stdout, and logs go to stderr.
  */
-import { ConfigError, loadSandboxConfig, type SandboxConfig } from '../config.ts';
+import { ConfigError } from '../config/env.ts';
+import { loadSandboxConfig, type SandboxConfig } from '../config/sandbox.ts';
 import { createSandbox } from './server.ts';
 
 let config: SandboxConfig;

@@ -4,7 +4,7 @@
  * Self-contained (inline style, no script, no external asset) so it works offline; every value
  * put into the HTML is escaped.
  */
-import { FINAL_STATUSES } from '../didit/types.ts';
+import { FINAL_STATUSES } from './wire.ts';
 import { isFinished, type SessionRecord } from './store.ts';
 
 /** Headers for every page: nothing may load from elsewhere, and forms only post back here. */

@@ -6,7 +6,7 @@
 import type { ServerResponse } from 'node:http';
 import { pdfFileName } from '../lib/pdf-file-name.ts';
 import PDFDocument from 'pdfkit';
-import type { Decision } from '../didit/types.ts';
+import type { Decision } from './wire.ts';
 
 export function renderDecisionPdf(decision: Decision): Promise<Buffer> {
   // Dated by the decision's last change rather than now: pdfkit derives the file ID from the

@@ -5,7 +5,7 @@
  * One persona, Sergey Kozlov, is the seed's example to the letter (document, face, location, AML
  * hit), so code written against the seed's decision sees it again here.
  */
-import type { AmlHit, Face, Kyc, Location } from '../didit/types.ts';
+import type { AmlHit, Face, Kyc, Location } from './wire.ts';
 
 /** The KYC fields of the person on the document; the rest of `Kyc` describes the check. */
 type PersonalKyc = Pick<

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { featuresFromWire } from '../didit/features.ts';
-import type { Aml, Face, FinalStatus, Kyc, Location, Warning } from '../didit/types.ts';
+import type { Aml, Face, FinalStatus, Kyc, Location, Warning } from './wire.ts';
 import { PERSONAS, type Persona } from './persona-data.ts';
 
 /** The parts of a decision that exist once a session is finished. */

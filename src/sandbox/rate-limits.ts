@@ -1,5 +1,5 @@
 /**
- * Didit's per-key rate limits (v3 notes §11), for the sandbox's v3 API when `rateLimits` is on:
+ * Didit's per-key rate limits (docs/didit-v3.md §11), for the sandbox's v3 API when `rateLimits` is on:
  * each request counts in its endpoint's scope (if it has one) and in the generic scope of its
  * method, over a 60 s sliding window; the first scope to overflow answers 429. Time is read from
  * `Date.now()`, so tests can move it with fake timers.

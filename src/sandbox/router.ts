@@ -18,6 +18,8 @@ export interface RecordedRequest {
   /** The path without the query string. */
   path: string;
   endpoint: Endpoint;
+  /** The W3C trace context the caller sent, if any (the gateway sends it with tracing on). */
+  traceparent?: string;
 }
 
 /** Answers one request; the captured path segments are passed as `params`. */
@@ -61,7 +63,8 @@ export function createRouter(routes: readonly Route[], context: SandboxContext):
     });
     const endpoint = route?.endpoint ?? 'other';
     if (requests.length >= 2 * REQUEST_LOG_LIMIT) requests.splice(0, REQUEST_LOG_LIMIT);
-    requests.push({ method, path, endpoint });
+    const traceparent = req.headers.traceparent;
+    requests.push({ method, path, endpoint, ...(typeof traceparent === 'string' && { traceparent }) });
 
     try {
       if (context.draining) throw new HttpError(503, { detail: 'Service restarting; try again shortly.' }, { 'Retry-After': '1' });

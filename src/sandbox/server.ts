@@ -16,7 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { createServer, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isSessionId } from '../didit/session-id.ts';
-import type { Decision, FinalStatus, Kyc } from '../didit/types.ts';
+import type { Decision, FinalStatus, Kyc } from './wire.ts';
 import { v1Routes } from './api-v1.ts';
 import { v3Routes } from './api-v3.ts';
 import { createContext, type SandboxOptions } from './context.ts';

@@ -8,13 +8,13 @@
  * Every status change is reported to the listener, which sends the webhooks.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { Decision, FinalStatus, Kyc, ResubmitNode, Review } from '../didit/types.ts';
+import type { Decision, FinalStatus, Kyc, ResubmitNode, Review } from './wire.ts';
 import { buildVerification, isoTimestamp, type Verification } from './personas.ts';
 
 /** Which API made the session: its webhooks take that API's form. */
 export type SessionApi = 'v1' | 'v3';
 
-/** A row of the v3 review feed (`GET /v3/sessions/{id}/reviews/`), in Didit's field names (v3 notes §8). */
+/** A row of the v3 review feed (`GET /v3/sessions/{id}/reviews/`), in Didit's field names (docs/didit-v3.md §8). */
 export interface ActivityRow {
   uuid: string;
   activity_type: 'STATUS_UPDATED';
@@ -101,7 +101,7 @@ export function isFinished(session: SessionRecord): boolean {
   return !OPEN_STATUSES.has(session.status);
 }
 
-/** Unfinished sessions a v3 create with the same vendor_data and workflow returns again (v3 notes §2). */
+/** Unfinished sessions a v3 create with the same vendor_data and workflow returns again (docs/didit-v3.md §2). */
 const REUSABLE_STATUSES = new Set(['Not Started', 'In Progress', 'Resubmitted', 'Awaiting User']);
 
 /** The v3 fields of a session made over v1, for state files written before v3. */

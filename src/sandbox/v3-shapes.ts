@@ -4,11 +4,12 @@
  * the session's workflow, `null` until the step has run), a row of the session list, a workflow,
  * the create answer and the `status.updated` webhook body.
  *
- * Field names are those of the v3 notes (/work/tools/v3-notes.md §2, §3, §6, §9, §10); values the
+ * Field names are Didit's, as docs/didit-v3.md gives them (§2, §3, §6, §9, §10); values the
  * sandbox cannot know (presigned media, risk scores of AML hits, certificate hashes) are null.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Warning } from '../didit/types.ts';
+import { CARRIES_DECISION } from '../domain/status.ts';
+import type { Warning } from './wire.ts';
 import { distance, isoTimestamp, mediaUrl, type Point } from './personas.ts';
 import type { SessionRecord } from './store.ts';
 import {
@@ -23,9 +24,6 @@ import {
 } from './workflows.ts';
 
 type Json = Record<string, unknown>;
-
-/** Statuses whose webhook carries the decision (v3 notes §10). */
-const WITH_DECISION = new Set(['Approved', 'Declined', 'In Review', 'Abandoned']);
 
 /** The v3 steps of a session: its workflow's, or for a session made over v1, those its features imply. */
 export function featuresOf(session: SessionRecord): V3Feature[] {
@@ -62,7 +60,7 @@ export function v3Decision(session: SessionRecord): Json {
   });
 }
 
-/** `POST /v3/session/`'s 201 body (v3 notes §2). */
+/** `POST /v3/session/`'s 201 body (docs/didit-v3.md §2). */
 export function createdSession(session: SessionRecord): Json {
   return {
     session_id: session.id,
@@ -79,10 +77,10 @@ export function createdSession(session: SessionRecord): Json {
   };
 }
 
-/** The decision's document types as the session list writes them (v3 notes §6: "ID", "P"). */
+/** The decision's document types as the session list writes them (docs/didit-v3.md §6: "ID", "P"). */
 const DOCUMENT_CODES: Record<string, string> = { 'Identity Card': 'ID', Passport: 'P', "Driver's License": 'DL', 'Residence Permit': 'RP' };
 
-/** A row of `GET /v3/sessions/` (v3 notes §6). */
+/** A row of `GET /v3/sessions/` (docs/didit-v3.md §6). */
 export function listRow(session: SessionRecord): Json {
   const decision = v3Decision(session);
   const first = (list: string) => ((decision[list] as Json[] | null) ?? [])[0];
@@ -109,7 +107,7 @@ export function listRow(session: SessionRecord): Json {
 }
 
 /**
- * An item of `GET /v3/workflows/`, in the newest docs edition's form (v3 notes §9, edition B):
+ * An item of `GET /v3/workflows/`, in the newest docs edition's form (docs/didit-v3.md §9, edition B):
  * `features` a string array, prices strings, `session_expiration_time` 1440.
  */
 export function workflowItem(workflow: Workflow): Json {
@@ -140,7 +138,7 @@ export function workflowItem(workflow: Workflow): Json {
 }
 
 /**
- * The `status.updated` body for the session's current status (v3 notes §10): `timestamp` and
+ * The `status.updated` body for the session's current status (docs/didit-v3.md §10): `timestamp` and
  * `created_at` are both the event's time in Unix seconds; `workflow_id`, `vendor_data` and
  * `metadata` only when the session has them; the decision on Approved, Declined, In Review and
  * Abandoned; `resubmit_info` on Resubmitted.
@@ -162,7 +160,7 @@ export function v3WebhookBody(session: SessionRecord, applicationId: string): Js
   }
   if (session.vendorData !== null) body.vendor_data = session.vendorData;
   if (session.metadata !== null) body.metadata = structuredClone(session.metadata);
-  if (WITH_DECISION.has(session.status)) body.decision = v3Decision(session);
+  if (CARRIES_DECISION.has(session.status)) body.decision = v3Decision(session);
   if (session.status === 'Resubmitted' && session.resubmission) {
     body.resubmit_info = structuredClone({ nodes_to_resubmit: session.resubmission.nodes, reasons: session.resubmission.reasons });
   }

@@ -7,7 +7,7 @@
  *   timeout, any non-2xx) is retried.
  * - v3 (`sendV3`): the `status.updated` envelope written as Didit's Python writes it (sorted keys,
  *   non-ASCII escaped), plus `X-Signature-Simple` and Didit's User-Agent, a 5 s timeout, and
- *   retries only after no answer, a 5xx or a 404 (v3 notes §10); any other status is final.
+ *   retries only after no answer, a 5xx or a 404 (docs/didit-v3.md §10); any other status is final.
  * Both retry `retries` times after `retryDelayMs`.
  *
  * Deliveries for one session go out one after the other, so a receiver never sees "In Progress"
@@ -16,15 +16,13 @@
 import { request as httpRequest, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { canonicalJson, signWebhookBody, signWebhookCanonical } from '../didit/webhook-signature.ts';
-import type { Decision, WebhookBody } from '../didit/types.ts';
+import { CARRIES_DECISION } from '../domain/status.ts';
+import type { Decision, WebhookBody } from './wire.ts';
 import { Delays } from './delays.ts';
-
-/** Statuses whose webhook carries the decision, as Didit's do. */
-const WITH_DECISION = new Set(['Approved', 'Declined', 'In Review', 'Abandoned']);
 
 /** A receiver slower than this counts as a failed delivery. */
 const DELIVERY_TIMEOUT_MS = 10_000;
-/** Didit's v3 deliveries give up on an answer after 5 s (v3 notes §10). */
+/** Didit's v3 deliveries give up on an answer after 5 s (docs/didit-v3.md §10). */
 const V3_DELIVERY_TIMEOUT_MS = 5_000;
 const V3_USER_AGENT = 'DiditWebhook/2.0 +https://didit.me';
 
@@ -46,7 +44,7 @@ export function webhookBody(decision: Decision, sessionCreatedAt: Date): Webhook
     timestamp: unixNow(),
     vendor_data: decision.vendor_data,
   };
-  if (WITH_DECISION.has(decision.status)) body.decision = decision;
+  if (CARRIES_DECISION.has(decision.status)) body.decision = decision;
   return body;
 }
 
@@ -80,7 +78,7 @@ interface Delivery {
  * The JSON Didit's Python writes for `X-Signature`: `json.dumps(body, sort_keys=True,
  * ensure_ascii=True)`, with compact separators. Compact because a captured real delivery had
  * `X-Signature` equal to `X-Signature-V2` (whose canonical JSON has no spaces) for an ASCII body
- * (background notes §1b, [S15]); with Python's default ", " the two could never be equal.
+ * (docs/didit-v3.md §10); with Python's default ", " the two could never be equal.
  * Non-ASCII (and DEL) become `\uXXXX` escapes, lower-case hex, astral characters as surrogate
  * pairs, as Python writes them; so for "José" this differs from the canonical JSON, and so do
  * the two signatures. Numbers are written as JavaScript writes them (Python would write a

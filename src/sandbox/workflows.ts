@@ -26,12 +26,12 @@ export type V3Feature =
 
 export interface Step {
   feature: V3Feature;
-  /** The item's `node_id` (v3 notes §3.2, values seen in Didit's test webhook). */
+  /** The item's `node_id` (docs/didit-v3.md §3.2, values seen in Didit's test webhook). */
   nodeId: string;
   /** The decision's list the step's item goes into. */
   list: string;
   /**
-   * The name in a workflow's `features` list: the workflow docs call the ID step "OCR" (v3 notes §9);
+   * The name in a workflow's `features` list: the workflow docs call the ID step "OCR" (docs/didit-v3.md §9);
    * the others are written as the decision writes them.
    */
   workflowName: string;
@@ -39,7 +39,7 @@ export interface Step {
   aliases: readonly string[];
 }
 
-/** In the decision's order (v3 notes §3). */
+/** In the decision's order (docs/didit-v3.md §3). */
 export const STEPS: readonly Step[] = [
   { feature: 'ID_VERIFICATION', nodeId: 'feature_ocr', list: 'id_verifications', workflowName: 'OCR', aliases: ['OCR'] },
   { feature: 'NFC', nodeId: 'feature_nfc', list: 'nfc_verifications', workflowName: 'NFC', aliases: [] },

@@ -1,16 +1,17 @@
 import { GraphQLError } from 'graphql';
 import { requireCaller, requireReviewer } from '../core/access.ts';
 import { payerOf, pseudonym } from '../core/budget.ts';
-import { readsSessions } from '../core/session-count.ts';
+import { findsSessions, readsSession } from './session-count.ts';
 import { MAX_COMMENT_LENGTH } from '../didit/checks.ts';
-import type { Workflow as WireWorkflow } from '../didit/types.ts';
+import { requireCapability } from '../didit/port.ts';
+import type * as Model from '../domain/model.ts';
 import { builder } from './builder.ts';
 import { SessionStatus, fromSessionStatus } from './enums.ts';
-import { Session, badInput, checkSessionId, readAgain, refusedChange, type SessionSource } from './session.ts';
+import { Session, badInput, checkSessionId, readAfterChange, refusedChange, type SessionSource } from './session.ts';
 
 /**
- * The back office on Didit's v3 API: search, resubmission, erasure, reviews and workflows.
- * With Didit v1 each of these answers REQUIRES_DIDIT_V3 (v1 has no such endpoints).
+ * The back office: search, resubmission, erasure, reviews and workflows. What the configured API
+ * cannot do (`client.can`: Didit v1 has none of these) answers REQUIRES_DIDIT_V3.
  */
 
 /** Rows a search may ask for at once: each page is one upstream call, whatever its size. */
@@ -79,19 +80,16 @@ SessionConnection.implement({
   }),
 });
 
-const Workflow = builder.objectRef<WireWorkflow>('Workflow');
+const Workflow = builder.objectRef<Model.Workflow>('Workflow');
 Workflow.implement({
   description: 'A verification workflow configured in the Didit console (v3).',
   fields: (t) => ({
-    id: t.id({ nullable: false, description: 'What createSession takes as workflowId.', resolve: (w) => w.workflow_id }),
-    label: t.string({ resolve: (w) => (typeof w.workflow_label === 'string' ? w.workflow_label : null) }),
-    type: t.string({ resolve: (w) => (typeof w.workflow_type === 'string' ? w.workflow_type : null) }),
-    features: t.stringList({
-      nullable: false,
-      resolve: (w) => (Array.isArray(w.features) ? w.features : typeof w.features === 'string' ? w.features.split('+') : []).flatMap((f) => (typeof f === 'string' && f.trim() ? [f.trim()] : [])),
-    }),
-    isDefault: t.boolean({ nullable: false, resolve: (w) => w.is_default === true }),
-    version: t.int({ resolve: (w) => (Number.isSafeInteger(w.version) ? (w.version as number) : null) }),
+    id: t.id({ nullable: false, description: 'What createSession takes as workflowId.', resolve: (w) => w.id }),
+    label: t.string({ resolve: (w) => w.label }),
+    type: t.string({ resolve: (w) => w.type }),
+    features: t.stringList({ nullable: false, resolve: (w) => w.features }),
+    isDefault: t.boolean({ nullable: false, resolve: (w) => w.isDefault }),
+    version: t.int({ resolve: (w) => w.version }),
   }),
 });
 
@@ -99,12 +97,14 @@ builder.queryFields((t) => ({
   searchSessions: t.field({
     type: SessionConnection,
     nullable: false,
-    description: `Sessions, newest first (Didit v3). Reviewers search all; an applicant only ever their own. At most ${MAX_PAGE_SIZE} a page.`,
+    description: `Sessions, newest first (with Didit v1, those created through this gateway; text and country need v3). Reviewers search all; an applicant only ever their own. At most ${MAX_PAGE_SIZE} a page.`,
     args: {
       filter: t.arg({ type: SessionSearchFilter }),
       first: t.arg.int({ defaultValue: DEFAULT_PAGE_SIZE }),
       after: t.arg.string(),
     },
+    // A page that selects `decision` reads each row's decision: its rows count toward MAX_SESSIONS_PER_OPERATION.
+    extensions: findsSessions((args: { first?: number | null }) => args.first ?? DEFAULT_PAGE_SIZE),
     resolve: async (_, { filter, first, after }, ctx) => {
       const caller = requireCaller(ctx.caller);
       const limit = first ?? DEFAULT_PAGE_SIZE;
@@ -116,9 +116,20 @@ builder.queryFields((t) => ({
         throw badInput('DELETED and UNKNOWN are not statuses Didit searches by', { argument: 'filter.statuses' });
       }
       const offset = offsetOf(after);
-      // A search page is a Didit call like a read: charged to the caller's share.
-      if (ctx.services.didit.api === 'v3') await ctx.services.budget.charge(payerOf(caller), 'list');
-      const page = await ctx.services.didit.listSessions(
+      // Where Didit has no session list (v1), the gateway's own index of the sessions it created answers.
+      const { didit, sessionIndex } = ctx.services;
+      const lister = didit.can.search ? didit : sessionIndex;
+      if (!lister) requireCapability(didit, 'search');
+      if (lister === sessionIndex) {
+        // The index keeps no personal data: nothing to match a name or a document's country against.
+        if (filter?.text != null) throw badInput('text is searchable with Didit v3 only', { argument: 'filter.text' });
+        if (filter?.country != null) throw badInput('country is searchable with Didit v3 only', { argument: 'filter.country' });
+      } else {
+        // A search page is a Didit call like a read: the caller waits for its turn under Didit's GET limit.
+        await ctx.services.budget.charge(payerOf(caller), 'get');
+      }
+      const listedAt = Date.now();
+      const page = await lister!.listSessions(
         {
           // An applicant's search is narrowed to their own sessions, whatever they pass.
           vendorData: caller.reviewer ? (filter?.vendorData ?? undefined) : caller.sub,
@@ -134,7 +145,7 @@ builder.queryFields((t) => ({
       // And checked again on the way out: a row that is not the applicant's is never shown.
       // Cursors count Didit's rows, shown or not, so that the next page starts where this one ended.
       const edges = page.results.flatMap((row, i) =>
-        caller.reviewer || row.vendor_data === caller.sub ? [{ cursor: cursorOf(offset + i + 1), node: { id: row.session_id.toLowerCase(), row } }] : [],
+        caller.reviewer || row.vendorData === caller.sub ? [{ cursor: cursorOf(offset + i + 1), node: { id: row.id, session: row, confirmedAt: listedAt } }] : [],
       );
       return {
         edges,
@@ -148,8 +159,10 @@ builder.queryFields((t) => ({
     type: [Workflow],
     nullable: false,
     description: "The workflows createSession can run (Didit v3). Reviewers only.",
-    resolve: (_, __, ctx) => {
-      requireReviewer(ctx.caller);
+    resolve: async (_, __, ctx) => {
+      const caller = requireReviewer(ctx.caller);
+      requireCapability(ctx.services.didit, 'workflows');
+      await ctx.services.budget.charge(payerOf(caller), 'get');
       return ctx.services.didit.listWorkflows();
     },
   }),
@@ -181,7 +194,7 @@ const AddSessionReviewInput = builder.inputType('AddSessionReviewInput', {
   fields: (t) => ({
     sessionId: t.id({ required: true }),
     status: t.field({ type: ReviewStatus, required: true }),
-    comment: t.string({ description: `At most ${MAX_COMMENT_LENGTH} characters, with the reviewer's id added.` }),
+    comment: t.string({ description: `At most ${MAX_COMMENT_LENGTH} characters. Who reviewed is in the audit trail, not in the comment.` }),
   }),
 });
 
@@ -207,10 +220,11 @@ builder.mutationFields((t) => ({
     nullable: false,
     description: 'Ask the applicant to redo steps: the session becomes RESUBMITTED and its URL opens again (Didit v3). Reviewers only.',
     args: { input: t.arg({ type: ResubmitSessionInput, required: true }) },
-    extensions: readsSessions((args: { input: { sessionId: string } }) => [args.input.sessionId]),
+    extensions: readsSession((args: { input: { sessionId: string } }) => args.input.sessionId),
     resolve: async (_, { input }, ctx) => {
       requireReviewer(ctx.caller);
       const id = checkSessionId(input.sessionId, 'input.sessionId');
+      requireCapability(ctx.services.didit, 'resubmit');
       await ctx.services.didit.updateStatus(id, {
         status: 'Resubmitted',
         comment: input.comment ?? undefined,
@@ -228,32 +242,32 @@ builder.mutationFields((t) => ({
           new_status: 'input.status',
         }),
       );
-      return { session: await readAgain(ctx, id) };
+      // The steps asked for go with the event, the comment (what the applicant is told, by email too) as their reason.
+      const steps = input.steps?.map((step) => ({ nodeId: step.nodeId, feature: step.feature ?? null, reason: input.comment ?? null }));
+      return { session: await readAfterChange(ctx, id, steps) };
     },
   }),
   addSessionReview: t.field({
     type: SessionPayload,
     nullable: false,
-    description: "A review that sets the session's status, signed with the reviewer's id (Didit v3). Reviewers only.",
+    description: "A review that sets the session's status (Didit v3); the reviewer is in the audit trail. Reviewers only.",
     args: { input: t.arg({ type: AddSessionReviewInput, required: true }) },
-    extensions: readsSessions((args: { input: { sessionId: string } }) => [args.input.sessionId]),
+    extensions: readsSession((args: { input: { sessionId: string } }) => args.input.sessionId),
     resolve: async (_, { input }, ctx) => {
       const caller = requireReviewer(ctx.caller);
       const id = checkSessionId(input.sessionId, 'input.sessionId');
-      // Didit shows every review as made by our API key: the reviewer's own id travels in the comment.
-      const signature = `(reviewer: ${caller.sub})`;
-      const room = MAX_COMMENT_LENGTH - signature.length - 1;
-      if (input.comment != null && input.comment.length > room) {
-        throw badInput(`The comment is at most ${room} characters (the reviewer's id is added to it)`, { argument: 'input.comment' });
+      // Didit shows every review as made by our API key; who made it is in the audit trail.
+      if (input.comment != null && input.comment.length > MAX_COMMENT_LENGTH) {
+        throw badInput(`The comment is at most ${MAX_COMMENT_LENGTH} characters`, { argument: 'input.comment' });
       }
-      const signed = `${input.comment ? `${input.comment}\n` : ''}${signature}`;
+      requireCapability(ctx.services.didit, 'review');
       await ctx.services.didit
-        .addReview(id, { status: input.status, comment: signed })
+        .addReview(id, { status: input.status, comment: input.comment ?? undefined })
         .catch((error: unknown) =>
           refusedChange(ctx, id, error, 'A review can be added once the applicant has finished the session', { new_status: 'input.status', comment: 'input.comment' }),
         );
       ctx.services.log.info({ sessionId: id, reviewer: reviewerRef(caller.sub), status: input.status }, 'session reviewed');
-      return { session: await readAgain(ctx, id) };
+      return { session: await readAfterChange(ctx, id) };
     },
   }),
   deleteSession: t.field({
@@ -265,6 +279,7 @@ builder.mutationFields((t) => ({
     resolve: async (_, { sessionId }, ctx) => {
       const caller = requireReviewer(ctx.caller);
       const id = checkSessionId(sessionId, 'sessionId');
+      requireCapability(ctx.services.didit, 'erase');
       await ctx.services.didit.deleteSession(id);
       ctx.services.log.info({ sessionId: id, reviewer: reviewerRef(caller.sub) }, 'session deleted');
       await ctx.services.erase(id);

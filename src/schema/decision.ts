@@ -1,15 +1,16 @@
 import { GraphQLError } from 'graphql';
-import { featuresFromWire } from '../didit/features.ts';
-import type * as Wire from '../didit/types.ts';
+import { payerOf } from '../core/budget.ts';
+import { knownFeatures } from '../didit/features.ts';
+import type * as Model from '../domain/model.ts';
 import type { GatewayContext } from '../core/context.ts';
 import { builder } from './builder.ts';
 import { CheckStatus, SessionStatus, VerificationFeature, toCheckStatus, toSessionStatus } from './enums.ts';
 import { asDate, asDateTime, asUrl } from './scalars.ts';
 
 /**
- * Didit's decision, mapped from the snake_case wire shapes once per type. Upstream values are
- * never trusted: each field reads defensively, so a missing object is null, an odd value is
- * null, and a status Didit adds later is UNKNOWN.
+ * Didit's decision, mapped plainly from the gateway's model (`domain/model.ts`): the adapters
+ * have checked every value's type already. What stays here is the edge: a status Didit adds later
+ * is UNKNOWN (logged), URLs and dates are checked as their scalars, and who may see what.
  */
 
 export const warnOf = (ctx: GatewayContext) => (message: string, details: Record<string, unknown>) =>
@@ -18,74 +19,67 @@ export const warnOf = (ctx: GatewayContext) => (message: string, details: Record
 /** Reviewer-only parts of a decision: null (or empty) for everyone else. */
 export const forReviewers = <T>(ctx: GatewayContext, value: T, otherwise: T): T => (ctx.caller?.reviewer ? value : otherwise);
 
-const str = (value: unknown) => (typeof value === 'string' ? value : null);
-const num = (value: unknown) => (typeof value === 'number' && Number.isFinite(value) ? value : null);
-const bool = (value: unknown) => (typeof value === 'boolean' ? value : null);
-const obj = <T>(value: T | null | undefined): T | null => (value && typeof value === 'object' && !Array.isArray(value) ? value : null);
-const list = <T>(value: T[] | null | undefined): T[] => (Array.isArray(value) ? value : []);
-
-export const Kyc = builder.objectRef<Wire.Kyc>('Kyc');
+export const Kyc = builder.objectRef<Model.IdVerification>('Kyc');
 Kyc.implement({
   description: 'Identity document data read by OCR (and NFC).',
   fields: (t) => {
-    const s = (key: keyof Wire.Kyc) => t.string({ resolve: (k) => str(k[key]) });
-    const url = (key: keyof Wire.Kyc) => t.field({ type: 'URL', resolve: (k) => asUrl(k[key]) });
-    const date = (key: keyof Wire.Kyc) => t.field({ type: 'Date', resolve: (k) => asDate(k[key]) });
-    const check = (key: keyof Wire.Kyc) =>
+    type K = Model.IdVerification;
+    const s = (key: { [P in keyof K]: K[P] extends string | null ? P : never }[keyof K]) => t.exposeString(key, { nullable: true });
+    const url = (key: keyof K) => t.field({ type: 'URL', resolve: (k) => asUrl(k[key]) });
+    const date = (key: keyof K) => t.field({ type: 'Date', resolve: (k) => asDate(k[key]) });
+    const check = (key: 'status' | 'ocrStatus' | 'epassportStatus') =>
       t.field({ type: CheckStatus, resolve: (k, _, ctx) => toCheckStatus(k[key], warnOf(ctx)) });
     return {
-      nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (v) => str(v.node_id) }),
+      nodeId: t.exposeString('nodeId', { nullable: true, description: 'v3: the workflow step this came from (null in v1).' }),
       status: check('status'),
-      ocrStatus: check('ocr_status'),
-      epassportStatus: check('epassport_status'),
-      documentType: s('document_type'),
-      documentNumber: s('document_number'),
-      personalNumber: s('personal_number'),
-      portraitImage: url('portrait_image'),
-      frontImage: url('front_image'),
-      frontVideo: url('front_video'),
-      backImage: url('back_image'),
-      backVideo: url('back_video'),
-      fullFrontImage: url('full_front_image'),
-      fullBackImage: url('full_back_image'),
-      dateOfBirth: date('date_of_birth'),
-      expirationDate: date('expiration_date'),
-      dateOfIssue: date('date_of_issue'),
-      issuingState: s('issuing_state'),
-      issuingStateName: s('issuing_state_name'),
-      firstName: s('first_name'),
-      lastName: s('last_name'),
-      fullName: s('full_name'),
+      ocrStatus: check('ocrStatus'),
+      epassportStatus: check('epassportStatus'),
+      documentType: s('documentType'),
+      documentNumber: s('documentNumber'),
+      personalNumber: s('personalNumber'),
+      portraitImage: url('portraitImage'),
+      frontImage: url('frontImage'),
+      frontVideo: url('frontVideo'),
+      backImage: url('backImage'),
+      backVideo: url('backVideo'),
+      fullFrontImage: url('fullFrontImage'),
+      fullBackImage: url('fullBackImage'),
+      dateOfBirth: date('dateOfBirth'),
+      expirationDate: date('expirationDate'),
+      dateOfIssue: date('dateOfIssue'),
+      issuingState: s('issuingState'),
+      issuingStateName: s('issuingStateName'),
+      firstName: s('firstName'),
+      lastName: s('lastName'),
+      fullName: s('fullName'),
       gender: s('gender'),
       address: s('address'),
-      formattedAddress: s('formatted_address'),
-      isNfcVerified: t.boolean({ resolve: (k) => bool(k.is_nfc_verified) }),
-      parsedAddress: t.field({ type: 'JSON', resolve: (k) => k.parsed_address ?? null }),
-      placeOfBirth: s('place_of_birth'),
-      maritalStatus: s('marital_status'),
+      formattedAddress: s('formattedAddress'),
+      isNfcVerified: t.exposeBoolean('isNfcVerified', { nullable: true }),
+      parsedAddress: t.field({ type: 'JSON', resolve: (k) => k.parsedAddress ?? null }),
+      placeOfBirth: s('placeOfBirth'),
+      maritalStatus: s('maritalStatus'),
       nationality: s('nationality'),
-      createdAt: t.field({ type: 'DateTime', resolve: (k) => asDateTime(k.created_at) }),
+      createdAt: t.field({ type: 'DateTime', resolve: (k) => asDateTime(k.createdAt) }),
     };
   },
 });
 
 /** A watch-list hit and the identity it has in this session's screening. */
 export interface AmlHitSource {
-  hit: Wire.AmlHit;
+  hit: Model.AmlHit;
   key: string;
 }
 
 /** An AML screening and the session it belongs to (hits are identified within it). */
 export interface AmlSource {
-  screening: Wire.Aml;
+  screening: Model.AmlScreening;
   sessionId: string;
 }
 
 /** The screening of a decision's session, ready for `Aml`; null when there is none. */
-export const amlOf = (d: Wire.Decision, screening: Wire.Aml | null | undefined): AmlSource | null => {
-  const value = obj(screening);
-  return value && { screening: value, sessionId: d.session_id.toLowerCase() };
-};
+export const amlOf = (d: Model.Decision, screening: Model.AmlScreening | null): AmlSource | null =>
+  screening && { screening, sessionId: d.sessionId.toLowerCase() };
 
 export const AmlHit = builder.objectRef<AmlHitSource>('AmlHit');
 AmlHit.implement({
@@ -97,17 +91,17 @@ AmlHit.implement({
         "This hit in this session's screening (opaque): the same watch-list entry screened in two sessions is two hits, each with its own score. The entry itself is `entityId`.",
       resolve: (h) => h.key,
     }),
-    entityId: t.id({ nullable: false, description: "The watch-list entry's own id (the same in every session that hits it).", resolve: (h) => String(h.hit.id) }),
-    match: t.boolean({ resolve: ({ hit }) => bool(hit.match) }),
-    score: t.float({ description: 'From 0 to 1.', resolve: ({ hit }) => num(hit.score) }),
-    target: t.boolean({ resolve: ({ hit }) => bool(hit.target) }),
-    caption: t.string({ resolve: ({ hit }) => str(hit.caption) }),
-    datasets: t.stringList({ nullable: false, resolve: ({ hit }) => list(hit.datasets).filter((d) => typeof d === 'string') }),
+    entityId: t.id({ nullable: false, description: "The watch-list entry's own id (the same in every session that hits it).", resolve: (h) => h.hit.id }),
+    match: t.boolean({ resolve: ({ hit }) => hit.match }),
+    score: t.float({ description: 'From 0 to 1.', resolve: ({ hit }) => hit.score }),
+    target: t.boolean({ resolve: ({ hit }) => hit.target }),
+    caption: t.string({ resolve: ({ hit }) => hit.caption }),
+    datasets: t.stringList({ nullable: false, resolve: ({ hit }) => hit.datasets }),
     features: t.field({ type: 'JSON', resolve: ({ hit }) => hit.features ?? null }),
     properties: t.field({ type: 'JSON', resolve: ({ hit }) => hit.properties ?? null }),
-    firstSeen: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.first_seen) }),
-    lastSeen: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.last_seen) }),
-    lastChange: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.last_change) }),
+    firstSeen: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.firstSeen) }),
+    lastSeen: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.lastSeen) }),
+    lastChange: t.field({ type: 'DateTime', resolve: ({ hit }) => asDateTime(hit.lastChange) }),
   }),
 });
 
@@ -115,22 +109,17 @@ export const Aml = builder.objectRef<AmlSource>('Aml');
 Aml.implement({
   description: 'Anti-money-laundering screening (sanctions, PEP, adverse media). Reviewers only.',
   fields: (t) => ({
-    nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (a) => str(a.screening.node_id) }),
+    nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (a) => a.screening.nodeId }),
     status: t.field({ type: CheckStatus, resolve: (a, _, ctx) => toCheckStatus(a.screening.status, warnOf(ctx)) }),
-    totalHits: t.int({
-      nullable: false,
-      resolve: ({ screening: a }) => (Number.isSafeInteger(a.total_hits) ? a.total_hits : list(a.hits).length),
-    }),
-    score: t.float({ description: 'From 0 to 100: the highest hit.', resolve: (a) => num(a.screening.score) }),
+    totalHits: t.int({ nullable: false, resolve: (a) => a.screening.totalHits }),
+    score: t.float({ description: 'From 0 to 100: the highest hit.', resolve: (a) => a.screening.score }),
     hits: t.field({
       type: [AmlHit],
       nullable: false,
       resolve: ({ screening, sessionId }) => {
         // A v3 workflow may screen twice: each step's hits are its own.
-        const scope = typeof screening.node_id === 'string' ? `${sessionId}:${screening.node_id}` : sessionId;
-        return list(screening.hits)
-          .filter((h) => obj(h) && h.id != null)
-          .map((hit) => ({ hit, key: `${scope}:${String(hit.id)}` }));
+        const scope = screening.nodeId !== null ? `${sessionId}:${screening.nodeId}` : sessionId;
+        return screening.hits.map((hit) => ({ hit, key: `${scope}:${hit.id}` }));
       },
     }),
   }),
@@ -139,34 +128,39 @@ Aml.implement({
 const GenderEstimation = builder.objectRef<{ male: number | null; female: number | null }>('GenderEstimation');
 GenderEstimation.implement({
   fields: (t) => ({
-    male: t.float({ resolve: (g) => num(g.male) }),
-    female: t.float({ resolve: (g) => num(g.female) }),
+    male: t.exposeFloat('male', { nullable: true }),
+    female: t.exposeFloat('female', { nullable: true }),
   }),
 });
 
-export const Face = builder.objectRef<Wire.Face>('Face');
+export const Face = builder.objectRef<Model.Face>('Face');
 Face.implement({
   description: 'Face match against the document portrait, and liveness.',
   fields: (t) => {
-    const check = (key: keyof Wire.Face) =>
+    const check = (key: 'faceMatchStatus' | 'livenessStatus') =>
       t.field({ type: CheckStatus, resolve: (f, _, ctx) => toCheckStatus(f[key], warnOf(ctx)) });
-    const url = (key: keyof Wire.Face) => t.field({ type: 'URL', resolve: (f) => asUrl(f[key]) });
+    const url = (key: 'sourceImage' | 'targetImage' | 'videoUrl') => t.field({ type: 'URL', resolve: (f) => asUrl(f[key]) });
     return {
-      status: check('status'),
-      faceMatchStatus: check('face_match_status'),
-      livenessStatus: check('liveness_status'),
-      faceMatchSimilarity: t.float({ resolve: (f) => num(f.face_match_similarity) }),
-      livenessConfidence: t.float({ resolve: (f) => num(f.liveness_confidence) }),
-      sourceImage: url('source_image'),
-      targetImage: url('target_image'),
-      videoUrl: url('video_url'),
-      ageEstimation: t.float({ resolve: (f) => num(f.age_estimation) }),
-      genderEstimation: t.field({ type: GenderEstimation, resolve: (f) => obj(f.gender_estimation) }),
+      status: t.field({
+        type: CheckStatus,
+        description:
+          'The worst of livenessStatus and faceMatchStatus (DECLINED, then UNKNOWN, IN_REVIEW, NOT_FINISHED, APPROVED): APPROVED only when every face check present is approved, so a failed liveness is never an approved face.',
+        resolve: (f, _, ctx) => toCheckStatus(f.status, warnOf(ctx)),
+      }),
+      faceMatchStatus: check('faceMatchStatus'),
+      livenessStatus: check('livenessStatus'),
+      faceMatchSimilarity: t.exposeFloat('faceMatchSimilarity', { nullable: true }),
+      livenessConfidence: t.exposeFloat('livenessConfidence', { nullable: true }),
+      sourceImage: url('sourceImage'),
+      targetImage: url('targetImage'),
+      videoUrl: url('videoUrl'),
+      ageEstimation: t.exposeFloat('ageEstimation', { nullable: true }),
+      genderEstimation: t.field({ type: GenderEstimation, resolve: (f) => f.genderEstimation }),
     };
   },
 });
 
-const GeoPoint = builder.objectRef<Wire.GeoPoint>('GeoPoint');
+const GeoPoint = builder.objectRef<Model.GeoPoint>('GeoPoint');
 GeoPoint.implement({
   fields: (t) => ({
     latitude: t.exposeFloat('latitude', { nullable: false }),
@@ -178,124 +172,110 @@ const GeoDistance = builder.objectRef<{ distance: number; direction: string | nu
 GeoDistance.implement({
   fields: (t) => ({
     distance: t.exposeFloat('distance', { nullable: false }),
-    direction: t.string({ resolve: (d) => str(d.direction) }),
+    direction: t.exposeString('direction', { nullable: true }),
   }),
 });
 
-/** A point only when both coordinates are numbers; a broken one is dropped, not an error. */
-const geoPoint = (value: Wire.GeoPoint | null | undefined) => {
-  const point = obj(value);
-  return point && num(point.latitude) !== null && num(point.longitude) !== null ? point : null;
-};
-
-export const Location = builder.objectRef<Wire.Location>('Location');
+export const Location = builder.objectRef<Model.IpAnalysis>('Location');
 Location.implement({
   description: 'Device and IP location of the verification. Reviewers only.',
   fields: (t) => {
-    const s = (key: keyof Wire.Location) => t.string({ resolve: (l) => str(l[key]) });
-    const f = (key: keyof Wire.Location) => t.float({ resolve: (l) => num(l[key]) });
+    type L = Model.IpAnalysis;
+    const s = (key: { [P in keyof L]: L[P] extends string | null ? P : never }[keyof L]) => t.exposeString(key, { nullable: true });
+    const f = (key: 'latitude' | 'longitude') => t.exposeFloat(key, { nullable: true });
     return {
-      nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (l) => str(l.node_id) }),
+      nodeId: t.exposeString('nodeId', { nullable: true, description: 'v3: the workflow step this came from (null in v1).' }),
       status: t.field({ type: CheckStatus, resolve: (l, _, ctx) => toCheckStatus(l.status, warnOf(ctx)) }),
-      deviceBrand: s('device_brand'),
-      deviceModel: s('device_model'),
-      browserFamily: s('browser_family'),
-      osFamily: s('os_family'),
+      deviceBrand: s('deviceBrand'),
+      deviceModel: s('deviceModel'),
+      browserFamily: s('browserFamily'),
+      osFamily: s('osFamily'),
       platform: s('platform'),
-      ipCountry: s('ip_country'),
-      ipCountryCode: s('ip_country_code'),
-      ipState: s('ip_state'),
-      ipCity: s('ip_city'),
+      ipCountry: s('ipCountry'),
+      ipCountryCode: s('ipCountryCode'),
+      ipState: s('ipState'),
+      ipCity: s('ipCity'),
       latitude: f('latitude'),
       longitude: f('longitude'),
-      ipAddress: s('ip_address'),
+      ipAddress: s('ipAddress'),
       isp: s('isp'),
       organization: s('organization'),
-      isVpnOrTor: t.boolean({ resolve: (l) => bool(l.is_vpn_or_tor) }),
-      isDataCenter: t.boolean({ resolve: (l) => bool(l.is_data_center) }),
-      timeZone: s('time_zone'),
-      timeZoneOffset: s('time_zone_offset'),
-      documentLocation: t.field({ type: GeoPoint, resolve: (l) => geoPoint(l.document_location) }),
-      ipLocation: t.field({ type: GeoPoint, resolve: (l) => geoPoint(l.ip_location) }),
-      distanceFromDocumentToIpKm: t.field({
-        type: GeoDistance,
-        resolve: (l) => {
-          const d = obj(l.distance_from_document_to_ip_km);
-          return d && num(d.distance) !== null ? d : null;
-        },
-      }),
+      isVpnOrTor: t.exposeBoolean('isVpnOrTor', { nullable: true }),
+      isDataCenter: t.exposeBoolean('isDataCenter', { nullable: true }),
+      timeZone: s('timeZone'),
+      timeZoneOffset: s('timeZoneOffset'),
+      documentLocation: t.field({ type: GeoPoint, resolve: (l) => l.documentLocation }),
+      ipLocation: t.field({ type: GeoPoint, resolve: (l) => l.ipLocation }),
+      distanceFromDocumentToIpKm: t.field({ type: GeoDistance, resolve: (l) => l.distanceFromDocumentToIpKm }),
     };
   },
 });
 
-const Warning = builder.objectRef<Wire.Warning>('Warning');
+const Warning = builder.objectRef<Model.Warning>('Warning');
 Warning.implement({
   fields: (t) => ({
-    nodeId: t.string({ description: 'v3: the workflow step this came from (null in v1).', resolve: (w) => str(w.node_id) }),
-    feature: t.string({ nullable: false, resolve: (w) => str(w.feature) ?? '' }),
-    risk: t.string({ nullable: false, resolve: (w) => str(w.risk) ?? '' }),
-    additionalData: t.field({ type: 'JSON', resolve: (w) => w.additional_data ?? null }),
-    logType: t.string({ resolve: (w) => str(w.log_type) }),
-    shortDescription: t.string({ resolve: (w) => str(w.short_description) }),
-    longDescription: t.string({ resolve: (w) => str(w.long_description) }),
+    nodeId: t.exposeString('nodeId', { nullable: true, description: 'v3: the workflow step this came from (null in v1).' }),
+    feature: t.exposeString('feature', { nullable: false }),
+    risk: t.exposeString('risk', { nullable: false }),
+    additionalData: t.field({ type: 'JSON', resolve: (w) => w.additionalData ?? null }),
+    logType: t.exposeString('logType', { nullable: true }),
+    shortDescription: t.exposeString('shortDescription', { nullable: true }),
+    longDescription: t.exposeString('longDescription', { nullable: true }),
   }),
 });
 
-const Review = builder.objectRef<Wire.Review>('Review');
+const Review = builder.objectRef<Model.Review>('Review');
 Review.implement({
   fields: (t) => ({
-    user: t.string({ resolve: (r) => str(r.user) }),
+    user: t.exposeString('user', { nullable: true }),
     newStatus: t.field({
       type: SessionStatus,
-      resolve: (r, _, ctx) => (r.new_status == null ? null : toSessionStatus(r.new_status, warnOf(ctx))),
+      resolve: (r, _, ctx) => (r.newStatus === null ? null : toSessionStatus(r.newStatus, warnOf(ctx))),
     }),
-    comment: t.string({ resolve: (r) => str(r.comment) }),
+    comment: t.exposeString('comment', { nullable: true }),
     previousStatus: t.field({
       type: SessionStatus,
       description: 'v3.',
-      resolve: (r, _, ctx) => {
-        const previous = (r as { previous_status?: unknown }).previous_status;
-        return previous == null ? null : toSessionStatus(previous, warnOf(ctx));
-      },
+      resolve: (r, _, ctx) => (r.previousStatus === null ? null : toSessionStatus(r.previousStatus, warnOf(ctx))),
     }),
-    activityType: t.string({ description: 'v3: e.g. STATUS_UPDATED.', resolve: (r) => str((r as { activity_type?: unknown }).activity_type) }),
-    createdAt: t.field({ type: 'DateTime', resolve: (r) => asDateTime(r.created_at) }),
+    activityType: t.exposeString('activityType', { nullable: true, description: 'v3: e.g. STATUS_UPDATED.' }),
+    createdAt: t.field({ type: 'DateTime', resolve: (r) => asDateTime(r.createdAt) }),
   }),
 });
 
-export const Decision = builder.objectRef<Wire.Decision>('Decision');
+export const Decision = builder.objectRef<Model.Decision>('Decision');
 Decision.implement({
   description: "Didit's verdict on a session and the evidence behind it.",
   fields: (t) => ({
     id: t.id({
       nullable: false,
       description: "The session's id: a session has one decision (Didit's latest), so it is the decision's identity too (for client caches).",
-      resolve: (d) => d.session_id.toLowerCase(),
+      resolve: (d) => d.sessionId.toLowerCase(),
     }),
-    sessionId: t.id({ nullable: false, resolve: (d) => d.session_id }),
-    sessionNumber: t.int({ resolve: (d) => (Number.isSafeInteger(d.session_number) ? d.session_number : null) }),
-    sessionUrl: t.field({ type: 'URL', resolve: (d) => asUrl(d.session_url) }),
+    sessionId: t.exposeID('sessionId', { nullable: false }),
+    sessionNumber: t.exposeInt('sessionNumber', { nullable: true }),
+    sessionUrl: t.field({ type: 'URL', resolve: (d) => asUrl(d.sessionUrl) }),
     status: t.field({ type: SessionStatus, nullable: false, resolve: (d, _, ctx) => toSessionStatus(d.status, warnOf(ctx)) }),
-    vendorData: t.string({ resolve: (d) => str(d.vendor_data) }),
+    vendorData: t.exposeString('vendorData', { nullable: true }),
     callback: t.field({ type: 'URL', resolve: (d) => asUrl(d.callback) }),
     features: t.field({
       type: [VerificationFeature],
       nullable: false,
       resolve: (d, _, ctx) => featuresOf(d.features, ctx),
     }),
-    kyc: t.field({ type: Kyc, description: 'Owner or reviewer.', resolve: (d) => obj(d.kyc) }),
-    face: t.field({ type: Face, description: 'Owner or reviewer.', resolve: (d) => obj(d.face) }),
+    kyc: t.field({ type: Kyc, description: 'Owner or reviewer.', resolve: (d) => d.kyc }),
+    face: t.field({ type: Face, description: 'Owner or reviewer.', resolve: (d) => d.face }),
     aml: t.field({
       type: Aml,
       description: 'Reviewers only (never shown to the applicant: no tipping off).',
       resolve: (d, _, ctx) => forReviewers(ctx, amlOf(d, d.aml), null),
     }),
-    location: t.field({ type: Location, description: 'Reviewers only.', resolve: (d, _, ctx) => forReviewers(ctx, obj(d.location), null) }),
+    location: t.field({ type: Location, description: 'Reviewers only.', resolve: (d, _, ctx) => forReviewers(ctx, d.location, null) }),
     warnings: t.field({
       type: [Warning],
       nullable: false,
       description: 'Reviewers only (an empty list for others).',
-      resolve: (d, _, ctx) => forReviewers(ctx, list(d.warnings).filter((w) => obj(w)), []),
+      resolve: (d, _, ctx) => forReviewers(ctx, d.warnings, []),
     }),
     reviews: t.field({
       type: [Review],
@@ -307,23 +287,23 @@ Decision.implement({
         const limit = first ?? 50;
         const from = offset ?? 0;
         if (limit < 1 || limit > 100 || from < 0) throw new GraphQLError('first is from 1 to 100 and offset 0 or more', { extensions: { code: 'BAD_USER_INPUT' } });
-        if (ctx.services.didit.api === 'v1') return list(d.reviews).filter((r) => obj(r)).slice(from, from + limit);
-        const page = await ctx.services.didit.listReviews(d.session_id, { limit, offset: from });
-        return page.results.map((entry) => ({ ...entry, user: entry.actor_display ?? null }) as Wire.Review);
+        // Without Didit's activity feed, the reviews the decision holds.
+        if (!ctx.services.didit.can.reviewFeed) return d.reviews.slice(from, from + limit);
+        // A page of the feed is a Didit GET: the reviewer waits for its turn.
+        await ctx.services.budget.charge(payerOf(ctx.caller), 'get');
+        return (await ctx.services.didit.listReviews(d.sessionId, { limit, offset: from })).results;
       },
     }),
     extraImages: t.field({
       type: ['URL'],
       nullable: false,
-      resolve: (d) => list(d.extra_images).flatMap((u) => asUrl(u) ?? []),
+      resolve: (d) => d.extraImages.flatMap((u) => asUrl(u) ?? []),
     }),
-    createdAt: t.field({ type: 'DateTime', resolve: (d) => asDateTime(d.created_at) }),
+    createdAt: t.field({ type: 'DateTime', resolve: (d) => asDateTime(d.createdAt) }),
   }),
 });
 
-/** Features named by Didit's string; a name Didit adds later is logged and left out. */
-export function featuresOf(value: unknown, ctx: GatewayContext) {
-  return featuresFromWire(typeof value === 'string' ? value : null, (name) =>
-    warnOf(ctx)('unknown upstream feature', { feature: name.slice(0, 40) }),
-  );
+/** The features Didit named; a name Didit adds later is logged and left out. */
+export function featuresOf(names: readonly string[], ctx: GatewayContext) {
+  return knownFeatures(names, (name) => warnOf(ctx)('unknown upstream feature', { feature: name.slice(0, 40) }));
 }

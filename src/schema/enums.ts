@@ -1,5 +1,5 @@
 import { FEATURES } from '../didit/features.ts';
-import { SESSION_STATUSES } from '../didit/types.ts';
+import { CHECK_STATUSES, SESSION_STATUSES } from '../domain/status.ts';
 import { builder } from './builder.ts';
 
 /** "Not Started" -> "NOT_STARTED", "Kyc Expired" -> "KYC_EXPIRED". */
@@ -12,7 +12,6 @@ export const SessionStatus = builder.enumType('SessionStatus', {
   values: [...SESSION_STATUSES.map(enumName), 'DELETED', 'UNKNOWN'],
 });
 
-const CHECK_STATUSES = ['Approved', 'Declined', 'In Review', 'Not Finished'] as const;
 export const CheckStatus = builder.enumType('CheckStatus', {
   description: 'Status of one check (kyc.status, face.livenessStatus, aml.status, ...).',
   values: [...CHECK_STATUSES.map(enumName), 'UNKNOWN'],

@@ -1,11 +1,13 @@
+import { recordActions } from '../audit/actions.ts';
 import { builder } from './builder.ts';
 import './scalars.ts';
 import './enums.ts';
 import './decision.ts';
-import './decision-v3.ts';
+import './decision-steps.ts';
 import './session.ts';
 import './report.ts';
 import './back-office.ts';
 import './events.ts';
+import './audit.ts';
 
-export const schema = builder.toSchema({ sortSchema: false });
+export const schema = recordActions(builder.toSchema({ sortSchema: false }));

@@ -1,13 +1,10 @@
 import { requireReviewer } from '../core/access.ts';
 import { payerOf } from '../core/budget.ts';
-import { readsSessions } from '../core/session-count.ts';
+import { readsSession } from './session-count.ts';
 import { builder } from './builder.ts';
 import { warnOf } from './decision.ts';
 import { toSessionStatus } from './enums.ts';
 import { checkSessionId, failedPrecondition, loadVisibleSession } from './session.ts';
-
-/** Didit renders a report only for sessions in these states (v3 adds Kyc Expired); it answers 403 for the others. */
-const REPORTABLE = { v1: new Set(['Approved', 'Declined', 'In Review']), v3: new Set(['Approved', 'Declined', 'In Review', 'Kyc Expired']) };
 
 const SessionPdf = builder.objectRef<{ url: string; expiresAt: number; filename: string }>('SessionPdf');
 SessionPdf.implement({
@@ -25,11 +22,12 @@ builder.mutationField('generateSessionPdf', (t) =>
     nullable: false,
     description: 'A signed link to download the PDF report (GET, no token needed, valid for a few minutes). Reviewers only.',
     args: { sessionId: t.arg.id({ required: true }) },
-    extensions: readsSessions((args: { sessionId: string }) => [args.sessionId]),
+    extensions: readsSession((args: { sessionId: string }) => args.sessionId),
     resolve: async (_, { sessionId }, ctx) => {
       const caller = requireReviewer(ctx.caller);
       const { id, decision } = await loadVisibleSession(ctx, checkSessionId(sessionId, 'sessionId'));
-      const reportable = REPORTABLE[ctx.services.didit.api];
+      // Didit renders a report only for some statuses (per API); it answers 403 for the others.
+      const reportable = ctx.services.didit.reportable;
       if (!reportable.has(decision!.status)) {
         const status = toSessionStatus(decision!.status, warnOf(ctx));
         const states = [...reportable].map((name) => toSessionStatus(name, warnOf(ctx))).join(', ');

@@ -2,27 +2,27 @@ import { GraphQLError } from 'graphql';
 import { MAX_COMMENT_LENGTH, MAX_VENDOR_DATA_LENGTH } from '../didit/checks.ts';
 import { DiditBadRequestError, DiditForbiddenError, DiditNotFoundError } from '../didit/errors.ts';
 import { isSessionId } from '../didit/session-id.ts';
-import type { CreateSessionResponse, SessionRow, Decision as WireDecision } from '../didit/types.ts';
+import { sessionOf, type Decision as ModelDecision, type Session as ModelSession } from '../domain/model.ts';
 import { canSee, notFound, requireCaller, requireReviewer } from '../core/access.ts';
-import { checkCallback } from '../core/callback-policy.ts';
+import { callbackRefusal } from '../core/callback-policy.ts';
 import type { GatewayContext } from '../core/context.ts';
-import { readsSessions } from '../core/session-count.ts';
+import { RateLimited } from '../core/errors.ts';
+import { readsSession, readsSessions } from './session-count.ts';
+import type { ResubmitStep } from '../core/status-events.ts';
 import { builder } from './builder.ts';
 import { Decision, featuresOf, warnOf } from './decision.ts';
 import { ReviewDecision, SessionStatus, VerificationFeature, toSessionStatus } from './enums.ts';
 import { asDateTime, asUrl } from './scalars.ts';
 
-const str = (value: unknown) => (typeof value === 'string' ? value : null);
-
-/** A session as the schema sees it: its id and whichever Didit answer we hold for it. */
+/** A session as the schema sees it: what is known of it, and its decision when it was read. */
 export interface SessionSource {
   id: string;
+  /** Created, a search row, or the decision's view of its session (`sessionOf`). */
+  session: ModelSession;
   /** The decision read for this request (queries, re-reads after a change). */
-  decision?: WireDecision;
-  /** Didit's answer to `createSession`, before any decision was read. */
-  created?: CreateSessionResponse;
-  /** v3: the session's row in a search, before any decision was read. */
-  row?: SessionRow;
+  decision?: ModelDecision;
+  /** Without a decision: when Didit gave `session` (created, or a search row; ms since epoch). A decision's own is the cache's. */
+  confirmedAt?: number;
 }
 
 const MAX_SESSION_IDS = 100;
@@ -49,7 +49,7 @@ const NOT_A_FIELD = new Set(['detail', 'non_field_errors', 'error', 'message']);
  * the client. A refusal that names fields of the request is about the caller's input
  * (BAD_USER_INPUT naming our arguments); one that names none is about the session's state
  * (FAILED_PRECONDITION with `refused` and the status read afresh, also as `extensions.status`).
- * Any other error is thrown as it is, for the generic translation (core/client-errors.ts).
+ * Any other error is thrown as it is, for the generic translation (http/errors.ts).
  */
 export async function refusedChange(
   ctx: GatewayContext,
@@ -86,18 +86,19 @@ export function checkSessionId(id: string, argument = 'id'): string {
 export async function loadVisibleSession(
   ctx: GatewayContext,
   id: string,
-  read: (id: string) => Promise<WireDecision> = (key) => ctx.decisionLoader.load(key),
+  read: (id: string) => Promise<ModelDecision> = (key) => ctx.decisionLoader.load(key),
 ): Promise<SessionSource> {
   const caller = requireCaller(ctx.caller);
-  let decision: WireDecision;
+  let decision: ModelDecision;
   try {
     decision = await read(id);
   } catch (error) {
     if (error instanceof DiditNotFoundError) throw notFound();
     throw error;
   }
+  ctx.services.owners.remember(id, decision.vendorData);
   if (!canSee(caller, decision)) throw notFound();
-  return { id, decision };
+  return { id, session: sessionOf(decision), decision };
 }
 
 /** The session read from Didit afresh, after a change this request made (or that misled it). */
@@ -107,14 +108,36 @@ export async function readAgain(ctx: GatewayContext, id: string): Promise<Sessio
   return loadVisibleSession(ctx, id);
 }
 
-/** One field's value from whichever Didit answer the source holds. */
-function pick<K extends keyof CreateSessionResponse & keyof WireDecision>(s: SessionSource, key: K) {
-  return s.created ? s.created[key] : s.decision?.[key];
-}
+/** Longest the read after a change waits for Didit's budget: the change is made, and the answer must say so. */
+const AFTER_CHANGE_WAIT_MS = 30_000;
 
-/** A field the search row and the decision both tell, from whichever the source holds. */
-function fromRowOrDecision(s: SessionSource, row: keyof SessionRow, decision: (d: WireDecision) => unknown): unknown {
-  return s.row ? s.row[row] : s.decision ? decision(s.decision) : undefined;
+/**
+ * The session read afresh after a change this request made at Didit (the truth: every copy is
+ * dropped first), and its status announced to subscribers: every change the gateway makes is an
+ * event, once (Didit's own webhook for it is then no news, and without webhooks this is the only one).
+ * A read refused by Didit's budget is asked again when it says, for up to 30 s: answering
+ * RATE_LIMITED for a change already made would tell the reviewer (and the audit trail) it was not.
+ */
+export async function readAfterChange(ctx: GatewayContext, id: string, resubmit?: ResubmitStep[]): Promise<SessionSource> {
+  const deadline = Date.now() + AFTER_CHANGE_WAIT_MS;
+  let session: SessionSource;
+  for (;;) {
+    try {
+      session = await readAgain(ctx, id);
+      break;
+    } catch (error) {
+      const waitMs = error instanceof RateLimited ? error.retryAfter * 1000 : undefined;
+      if (waitMs === undefined || Date.now() + waitMs > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, waitMs));
+    }
+  }
+  const status = session.decision?.status;
+  if (status) {
+    await ctx.services.events
+      .record({ sessionId: id, status, timestamp: Math.floor(Date.now() / 1000), observed: true, ...(resubmit && status === 'Resubmitted' && { resubmit }) })
+      .catch((error: unknown) => ctx.services.log.warn({ err: error, sessionId: id }, 'a change made here could not be announced'));
+  }
+  return session;
 }
 
 export const Session = builder.objectRef<SessionSource>('Session');
@@ -122,18 +145,13 @@ Session.implement({
   description: 'A verification session: where the applicant verifies, and how far they got.',
   fields: (t) => ({
     id: t.id({ nullable: false, resolve: (s) => s.id }),
-    number: t.int({
-      resolve: (s) => {
-        const value = s.created?.session_number ?? s.row?.session_number ?? s.decision?.session_number;
-        return Number.isSafeInteger(value) ? (value as number) : null;
-      },
-    }),
+    number: t.int({ resolve: (s) => s.session.number }),
     url: t.field({
       type: 'URL',
       nullable: false,
       description: 'Where the applicant verifies.',
       resolve: (s) => {
-        const url = asUrl(s.created?.url ?? s.row?.session_url ?? s.decision?.session_url);
+        const url = asUrl(s.session.url);
         if (!url) throw new GraphQLError('Didit gave no session URL', { extensions: { code: 'UPSTREAM_ERROR' } });
         return url;
       },
@@ -141,32 +159,37 @@ Session.implement({
     status: t.field({
       type: SessionStatus,
       nullable: false,
-      resolve: (s, _, ctx) => toSessionStatus(s.row?.status ?? pick(s, 'status'), warnOf(ctx)),
+      resolve: (s, _, ctx) => toSessionStatus(s.session.status, warnOf(ctx)),
     }),
-    vendorData: t.string({ resolve: (s) => (s.row ? s.row.vendor_data : pick(s, 'vendor_data')) ?? null }),
+    vendorData: t.string({ resolve: (s) => s.session.vendorData }),
     fullName: t.string({
       description: "The applicant's name as read from the document (null until read).",
-      resolve: (s) => str(fromRowOrDecision(s, 'full_name', (d) => d.kyc?.full_name)),
+      resolve: (s) => s.session.fullName,
     }),
-    documentType: t.string({ resolve: (s) => str(fromRowOrDecision(s, 'document_type', (d) => d.kyc?.document_type)) }),
+    documentType: t.string({ resolve: (s) => s.session.documentType }),
     country: t.string({
       description: "The document's issuing country (ISO 3166-1 alpha-3).",
-      resolve: (s) => str(fromRowOrDecision(s, 'country', (d) => d.kyc?.issuing_state)),
+      resolve: (s) => s.session.country,
     }),
-    createdAt: t.field({ type: 'DateTime', resolve: (s) => asDateTime(fromRowOrDecision(s, 'created_at', (d) => d.created_at)) }),
-    callback: t.field({ type: 'URL', resolve: (s) => asUrl(pick(s, 'callback')) }),
-    features: t.field({ type: [VerificationFeature], nullable: false, resolve: (s, _, ctx) => featuresOf(pick(s, 'features'), ctx) }),
-    workflowId: t.id({
-      description: 'v3: the workflow the session runs (null in v1).',
-      resolve: (s) => {
-        const id = s.created ? s.created.workflow_id : s.row ? s.row.workflow_id : s.decision?.v3?.workflow_id;
-        return typeof id === 'string' ? id : null;
-      },
-    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (s) => asDateTime(s.session.createdAt) }),
+    callback: t.field({ type: 'URL', resolve: (s) => asUrl(s.session.callback) }),
+    features: t.field({ type: [VerificationFeature], nullable: false, resolve: (s, _, ctx) => featuresOf(s.session.features, ctx) }),
+    workflowId: t.id({ description: 'v3: the workflow the session runs (null in v1).', resolve: (s) => s.session.workflowId }),
     metadata: t.field({
       type: 'JSON',
       description: 'v3: the JSON object given at creation. Reviewers only.',
-      resolve: (s, _, ctx) => (ctx.caller?.reviewer ? ((s.created ? s.created.metadata : s.decision?.v3?.metadata) ?? null) : null),
+      resolve: (s, _, ctx) => (ctx.caller?.reviewer ? (s.session.metadata ?? null) : null),
+    }),
+    confirmedAt: t.field({
+      type: 'DateTime',
+      nullable: false,
+      description:
+        "When Didit last confirmed what this answer says about the session (with Didit v3, its status and name may be confirmed in bulk by Didit's session list). Never older than the gateway's DECISION_MAX_AGE_MS (default 5 minutes) while Didit answers; older only while Didit is down or limiting, when the last copy answers.",
+      resolve: (s, _, ctx) => {
+        const at = s.decision ? ctx.services.decisionCache.confirmedAt(s.decision) : s.confirmedAt;
+        if (at === undefined) throw new Error('A session answered without a confirmation time');
+        return new Date(at).toISOString();
+      },
     }),
     decision: t.field({
       type: Decision,
@@ -183,7 +206,7 @@ builder.queryFields((t) => ({
     type: Session,
     description: 'A session the caller may see; null with a NOT_FOUND error when missing or not theirs.',
     args: { id: t.arg.id({ required: true }) },
-    extensions: readsSessions((args: { id: string }) => [args.id]),
+    extensions: readsSession((args: { id: string }) => args.id),
     resolve: (_, { id }, ctx) => {
       requireCaller(ctx.caller);
       return loadVisibleSession(ctx, checkSessionId(id));
@@ -296,10 +319,11 @@ builder.mutationFields((t) => ({
         }
       }
       if (input.callback != null) {
-        const refused = checkCallback(input.callback, config.callbackAllowedOrigins, config.sandbox);
+        const refused = callbackRefusal(input.callback, config.callbackAllowedOrigins, config.sandbox);
         if (refused) throw badInput(refused, { argument: 'input.callback' });
       }
       const contact = input.contactDetails;
+      const askedAt = Date.now();
       const created = await ctx.services.didit.createSession({
         callback: input.callback ?? undefined,
         features: input.features ?? undefined,
@@ -313,10 +337,14 @@ builder.mutationFields((t) => ({
           : undefined,
         expectedDetails: input.expectedDetails ? definedOnly(input.expectedDetails) : undefined,
       });
-      const id = created.session_id.toLowerCase();
+      ctx.services.owners.remember(created.id, vendorData);
+      // Kept for v1's search; a session Didit made is not undone when the index cannot be written.
+      await ctx.services.sessionIndex?.add(created).catch((error: NodeJS.ErrnoException) => {
+        ctx.services.log.error({ code: error.code, sessionId: created.id }, 'session index: a new session could not be kept');
+      });
       // A read of this id just before it existed may have left "no such session" in the cache.
-      await ctx.services.decisionCache.delete(id);
-      return { session: { id, created } };
+      await ctx.services.decisionCache.delete(created.id);
+      return { session: { id: created.id, session: created, confirmedAt: askedAt } };
     },
   }),
   updateSessionStatus: t.field({
@@ -324,7 +352,7 @@ builder.mutationFields((t) => ({
     nullable: false,
     description: 'Approve or decline a session. Reviewers only.',
     args: { input: t.arg({ type: UpdateSessionStatusInput, required: true }) },
-    extensions: readsSessions((args: { input: { sessionId: string } }) => [args.input.sessionId]),
+    extensions: readsSession((args: { input: { sessionId: string } }) => args.input.sessionId),
     resolve: async (_, { input }, ctx) => {
       requireReviewer(ctx.caller);
       const id = checkSessionId(input.sessionId, 'input.sessionId');
@@ -339,7 +367,7 @@ builder.mutationFields((t) => ({
             comment: 'input.comment',
           }),
         );
-      return { session: await readAgain(ctx, id) };
+      return { session: await readAfterChange(ctx, id) };
     },
   }),
 }));

@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createAuthenticator } from '../../src/core/auth.ts';
+import { Unauthenticated } from '../../src/core/errors.ts';
 import { CreateSessionDocument, FullDecisionDocument, GenerateSessionPdfDocument, SessionsStatusDocument, UpdateSessionStatusDocument } from '../../src/generated/graphql.ts';
 import { codes, startTestGateway, TEST_JWT_SECRET, type TestGateway } from '../support/gateway.ts';
 
@@ -64,11 +65,14 @@ describe('identity', () => {
     const jwks = createServer((_, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: [jwk] })));
     await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
     try {
-      const authenticate = createAuthenticator({ jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`, rolesClaim: 'realm.roles' });
+      const authenticate = createAuthenticator({ jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`, rolesClaim: 'realm.roles', auditorRole: 'compliance' });
       const good = await new SignJWT({ realm: { roles: ['reviewer'] } }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('svc').setExpirationTime('5m').sign(privateKey);
-      expect(await authenticate(`Bearer ${good}`)).toEqual({ sub: 'svc', reviewer: true, expiresAt: expect.any(Number) });
+      expect(await authenticate(`Bearer ${good}`)).toEqual({ sub: 'svc', reviewer: true, auditor: false, expiresAt: expect.any(Number) });
+      // The auditor role is read from the same claim, by the name AUTH_AUDITOR_ROLE gives it.
+      const auditor = await new SignJWT({ realm: { roles: ['compliance', 'auditor'] } }).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('aud').setExpirationTime('5m').sign(privateKey);
+      expect(await authenticate(`Bearer ${auditor}`)).toEqual({ sub: 'aud', reviewer: false, auditor: true, expiresAt: expect.any(Number) });
       const confused = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', kid: 'k1' }).setSubject('svc').setExpirationTime('5m').sign(new TextEncoder().encode(JSON.stringify(jwk)));
-      await expect(authenticate(`Bearer ${confused}`)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+      await expect(authenticate(`Bearer ${confused}`)).rejects.toBeInstanceOf(Unauthenticated);
     } finally {
       jwks.close();
     }
@@ -83,7 +87,7 @@ describe('identity', () => {
       const authenticate = createAuthenticator({ jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks.json`, rolesClaim: 'roles' });
       const token = () => new SignJWT({ roles: ['reviewer'] }).setProtectedHeader({ alg, kid: 'k1' }).setSubject('svc');
       expect(await authenticate(`Bearer ${await token().setExpirationTime('5m').sign(privateKey)}`)).toMatchObject({ sub: 'svc', reviewer: true });
-      await expect(authenticate(`Bearer ${await token().sign(privateKey)}`)).rejects.toMatchObject({ extensions: { code: 'UNAUTHENTICATED' } });
+      await expect(authenticate(`Bearer ${await token().sign(privateKey)}`)).rejects.toBeInstanceOf(Unauthenticated);
     } finally {
       jwks.close();
     }

@@ -22,7 +22,7 @@ async function setup(options: Partial<DecisionCacheOptions> = {}) {
   });
   const lookups: string[] = [];
   const cache = createDecisionCache(client, { max: 10, ttlActiveMs: 60_000, ttlFinalMs: 60_000, onLookup: (o) => lookups.push(o), ...options });
-  const newSession = async () => (await client.createSession({ callback: 'https://app.example.com/x' })).session_id;
+  const newSession = async () => (await client.createSession({ callback: 'https://app.example.com/x' })).id;
   const reads = () => sandbox.requests.filter((r) => r.endpoint === 'decision').length;
   return { sandbox, client, cache, lookups, newSession, reads };
 }
@@ -37,7 +37,7 @@ it('makes one upstream read for concurrent misses, and serves hits until the ent
   const id = await newSession();
   sandbox.resetRequests();
   const all = await Promise.all(Array.from({ length: 10 }, () => cache.get(id)));
-  expect(new Set(all.map((d) => d.session_id))).toEqual(new Set([id]));
+  expect(new Set(all.map((d) => d.sessionId))).toEqual(new Set([id]));
   await cache.get(id);
   expect(reads()).toBe(1);
   expect(lookups.filter((o) => o === 'hit')).toHaveLength(1);
@@ -110,7 +110,7 @@ it('answers stale while the circuit around Didit is open', async () => {
     expect(client.breakerState()).toBe('open');
   });
   sandbox.resetRequests();
-  expect((await cache.get(id)).session_id).toBe(id);
+  expect((await cache.get(id)).sessionId).toBe(id);
   expect(lookups.at(-1)).toBe('stale');
   expect(sandbox.requests.filter((r) => r.endpoint === 'decision')).toHaveLength(0);
 });
@@ -172,7 +172,7 @@ it('answers stale when the charge refuses as Didit would (rate limited)', async 
   await untilExpired(cache, id);
   sandbox.resetRequests();
   const decision = await cache.get(id, { charge: () => { throw new DiditRateLimitedError(30); } });
-  expect(decision.session_id).toBe(id);
+  expect(decision.sessionId).toBe(id);
   expect(lookups.at(-1)).toBe('stale');
   expect(reads()).toBe(0);
 });

@@ -7,6 +7,7 @@ import { KYC_BASIC_WORKFLOW_ID, createSandbox, type Sandbox } from '../../src/sa
 import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
 import { subscribeSse } from '../support/subscriptions.ts';
 import { SignJWT } from 'jose';
+import { testAuditEnv } from '../support/postgres.ts';
 
 /** Erasure across a fleet: two instances on one Redis, Didit v3 (the sandbox), a shared decision cache. */
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -20,6 +21,8 @@ let second: RunningGateway;
 async function startInstance(sandboxUrl: string) {
   const logs = new CapturedLogs();
   const config = loadConfig({
+    // The audit trail in the run's PostgreSQL database (required with REDIS_URL).
+    ...testAuditEnv(),
     PORT: '0', HOST: '127.0.0.1', AUTH_JWT_SECRET: TEST_JWT_SECRET, DIDIT_API_KEY: 'sandbox-api-key-0123456789', DIDIT_API_URL: sandboxUrl,
     DIDIT_WORKFLOW_ID: KYC_BASIC_WORKFLOW_ID, DIDIT_DECISIONS_PER_MINUTE: '1000000', REDIS_URL, REDIS_KEY_PREFIX: PREFIX, DECISION_CACHE_KEY: KEY,
     // Copies would stay fresh for the whole test: only an erasure can make them go.
@@ -62,7 +65,7 @@ afterAll(async () => {
 
 it('no instance answers from a copy after a delete, and subscribers on every instance hear DELETED', async () => {
   const created = await first.services.didit.createSession({ vendorData: 'owner', callback: 'https://app.example.com/done' });
-  const id = created.session_id;
+  const id = created.id;
   const READ = 'query ($id: ID!) { session(id: $id) { id status } }';
   // Both instances hold the session: in process, and in the shared level.
   expect((await post(first, READ, { id })).data.session.status).toBe('NOT_STARTED');

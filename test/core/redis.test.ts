@@ -11,6 +11,7 @@ import { startRedis } from '../support/redis.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs } from '../support/subscriptions.ts';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
+import { testAuditEnv } from '../support/postgres.ts';
 
 const WEBHOOK_SECRET = 'shared-webhook-secret';
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -18,6 +19,8 @@ const RUN_PREFIX = `test-${randomUUID()}:`;
 
 async function startInstance(sandboxUrl: string, redisUrl: string, logs = new CapturedLogs()) {
   const config = loadConfig({
+    // The audit trail in the run's PostgreSQL database (required with REDIS_URL).
+    ...testAuditEnv(),
     PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', AUTH_JWT_SECRET: TEST_JWT_SECRET, REDIS_URL: redisUrl,
     DIDIT_CLIENT_ID: 'sandbox-client', DIDIT_CLIENT_SECRET: 'sandbox-secret', DIDIT_AUTH_URL: sandboxUrl, DIDIT_API_URL: sandboxUrl,
     DIDIT_WEBHOOK_SECRET: WEBHOOK_SECRET, CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com',
@@ -66,7 +69,7 @@ describe('two gateway instances on one Redis', () => {
   it('a webhook received by the first reaches a subscriber on the second exactly once', async () => {
     const owner = await token('owner-redis');
     const created = await first.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-redis' });
-    const id = created.session_id;
+    const id = created.id;
     const sub = subscribeSse(second.url, owner, STATUS_SUBSCRIPTION, { id });
     const ws = subscribeWs(second.url, owner, STATUS_SUBSCRIPTION, { id });
     await vi.waitFor(() => expect(second.services.events.subscriberCount()).toBe(2));
@@ -97,6 +100,44 @@ describe('two gateway instances on one Redis', () => {
     await sub.close();
     await ws.close();
   });
+  it("a change made on one instance drops the others' copies, and is one event for every subscriber", async () => {
+    const reviewer = await token('office-redis', ['reviewer']);
+    const created = await first.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-change' });
+    const id = created.id;
+    sandbox.complete(id, 'Approved');
+    await sandbox.webhooksSettled();
+    const read = async (gateway: RunningGateway) => {
+      const response = await fetch(`${gateway.url}/graphql`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${reviewer}` },
+        body: JSON.stringify({ query: 'query ($id: ID!) { session(id: $id) { status } }', variables: { id } }),
+      });
+      return ((await response.json()) as { data: { session: { status: string } } }).data.session.status;
+    };
+    await vi.waitFor(async () => expect(await read(second)).toBe('APPROVED'));
+    // The subscriber is on the instance that makes the change: its read of the event is not the second's.
+    const sub = subscribeSse(first.url, await token('owner-change'), STATUS_SUBSCRIPTION, { id });
+    await vi.waitFor(() => expect(first.services.events.subscriberCount()).toBe(1));
+
+    // Didit's webhook for the change is lost: the gateway's own event is all the fleet hears.
+    sandbox.setWebhook(undefined, undefined);
+    const changed = await fetch(`${first.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${reviewer}` },
+      body: JSON.stringify({ query: 'mutation ($id: ID!) { updateSessionStatus(input: { sessionId: $id, status: DECLINED }) { session { status } } }', variables: { id } }),
+    });
+    expect(((await changed.json()) as any).data.updateSessionStatus.session.status).toBe('DECLINED');
+    const [event] = await sub.next(1);
+    expect(event!.data!.sessionStatusChanged).toMatchObject({ status: 'DECLINED', session: { status: 'DECLINED' } });
+    await vi.waitFor(async () => expect(await read(second)).toBe('DECLINED'));
+    sandbox.setWebhook(`${first.url}/webhooks/didit`, WEBHOOK_SECRET);
+    // Didit's webhook for the same change, late, is no second event: a later change is the next one.
+    expect(await deliver(first, { session_id: id, status: 'Declined', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-change' })).toBe(200);
+    expect(await deliver(first, { session_id: id, status: 'Approved', created_at: 1, timestamp: Math.floor(Date.now() / 1000) + 2, vendor_data: 'owner-change' })).toBe(200);
+    const [, next] = await sub.next(2);
+    expect(next!.data!.sessionStatusChanged.status).toBe('APPROVED');
+    await sub.close();
+  });
 });
 
 describe('Redis going away and coming back', () => {
@@ -108,7 +149,7 @@ describe('Redis going away and coming back', () => {
     const gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
     try {
       const created = await gateway.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-x' });
-      const body = { session_id: created.session_id, status: 'In Review', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-x' };
+      const body = { session_id: created.id, status: 'In Review', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-x' };
 
       redis.kill('SIGKILL');
       await vi.waitFor(() => expect(gateway.services.events.connected()).toBe(false));
@@ -119,7 +160,7 @@ describe('Redis going away and coming back', () => {
       redis = await startRedis(port);
       await vi.waitFor(() => expect(gateway.services.events.connected()).toBe(true), { timeout: 10_000 });
       expect((await fetch(`${gateway.url}/readiness`)).status).toBe(200);
-      const sub = subscribeSse(gateway.url, await token('owner-x'), STATUS_SUBSCRIPTION, { id: created.session_id });
+      const sub = subscribeSse(gateway.url, await token('owner-x'), STATUS_SUBSCRIPTION, { id: created.id });
       await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
       // Didit retries the delivery that failed: it goes through now.
       expect(await deliver(gateway, body)).toBe(200);
@@ -144,9 +185,9 @@ describe('a delivery that could not be published', () => {
     const gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
     try {
       const created = await gateway.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-y' });
-      const sub = subscribeSse(gateway.url, await token('owner-y'), STATUS_SUBSCRIPTION, { id: created.session_id });
+      const sub = subscribeSse(gateway.url, await token('owner-y'), STATUS_SUBSCRIPTION, { id: created.id });
       await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
-      const body = { session_id: created.session_id, status: 'In Review', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-y' };
+      const body = { session_id: created.id, status: 'In Review', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-y' };
 
       // The stream cannot take the event (its key holds a string), while the rest of Redis works.
       await admin.set(`${RUN_PREFIX}session-status`, 'not a stream');
@@ -174,12 +215,12 @@ describe('replay protection across a restart', () => {
     let gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
     try {
       const created = await gateway.services.didit.createSession({ callback: 'https://app.example.com/done', vendorData: 'owner-z' });
-      const captured = { session_id: created.session_id, status: 'Approved', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-z' };
+      const captured = { session_id: created.id, status: 'Approved', created_at: 1, timestamp: Math.floor(Date.now() / 1000), vendor_data: 'owner-z' };
       expect(await (await post(gateway, captured)).json()).toEqual({ ok: true });
       await gateway.close();
 
       gateway = await startInstance(url, `redis://127.0.0.1:${port}`);
-      const sub = subscribeSse(gateway.url, await token('owner-z'), STATUS_SUBSCRIPTION, { id: created.session_id });
+      const sub = subscribeSse(gateway.url, await token('owner-z'), STATUS_SUBSCRIPTION, { id: created.id });
       await vi.waitFor(() => expect(gateway.services.events.subscriberCount()).toBe(1));
       expect(await (await post(gateway, captured)).json()).toEqual({ ok: true, duplicate: true });
       // What comes next still goes through, and is the only event the subscriber gets.

@@ -10,14 +10,15 @@ import { pino } from 'pino';
 import { loadConfig } from '../../src/config.ts';
 import { createDecisionCache } from '../../src/core/decision-cache.ts';
 import { createDiditClient } from '../../src/didit/client.ts';
-import { createSharedDecisions, MAX_SHARED_VALUE_BYTES, type CachedDecision, type SharedDecisions } from '../../src/core/shared-decisions.ts';
-import type { Decision } from '../../src/didit/types.ts';
+import { createSharedDecisions, DECISION_FORMAT, MAX_SHARED_VALUE_BYTES, type CachedDecision, type SharedDecisions } from '../../src/core/shared-decisions.ts';
+import type { Decision } from '../../src/domain/model.ts';
 import { signWebhookBody } from '../../src/didit/webhook-signature.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { freePort } from '../../src/lib/free-port.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
 import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fake-upstream.ts';
 import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
+import { testAuditEnv } from '../support/postgres.ts';
 
 /**
  * The decision cache's shared level: several gateway instances on one real Redis, with the
@@ -36,6 +37,8 @@ type Instance = RunningGateway & { logs: CapturedLogs };
 async function startInstance(upstreamUrl: string, env: Record<string, string> = {}): Promise<Instance> {
   const logs = new CapturedLogs();
   const config = loadConfig({
+    // The audit trail in the run's PostgreSQL database (required with REDIS_URL).
+    ...testAuditEnv(),
     PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'debug', AUTH_JWT_SECRET: TEST_JWT_SECRET,
     DIDIT_CLIENT_ID: 'sandbox-client', DIDIT_CLIENT_SECRET: 'sandbox-secret', DIDIT_AUTH_URL: upstreamUrl, DIDIT_API_URL: upstreamUrl,
     DIDIT_DECISIONS_PER_MINUTE: '1000000', DIDIT_WEBHOOK_SECRET: WEBHOOK_SECRET, CALLBACK_ALLOWED_ORIGINS: 'https://app.example.com',
@@ -79,13 +82,17 @@ async function deliverWebhook(gateway: RunningGateway, sessionId: string, status
   expect(response.status).toBe(200);
 }
 
-/** Delivers a webhook to one instance and waits until every instance has dropped the session. */
+/**
+ * Delivers a webhook to one instance and waits until it has dropped the session for the fleet
+ * and every other instance has forgotten its own copy on hearing the event.
+ */
 async function changeEverywhere(instances: RunningGateway[], sessionId: string, status: string) {
-  const drops = instances.map((instance) => vi.spyOn(instance.services.decisionCache, 'delete'));
+  const drop = vi.spyOn(instances[0]!.services.decisionCache, 'delete');
+  const forgets = instances.slice(1).map((instance) => vi.spyOn(instance.services.decisionCache, 'forget'));
   await deliverWebhook(instances[0]!, sessionId, status);
-  await vi.waitFor(() => drops.forEach((drop) => expect(drop).toHaveBeenCalledWith(sessionId)));
-  await Promise.all(drops.map((drop) => Promise.all(drop.mock.results.map((r) => r.value))));
-  drops.forEach((drop) => drop.mockRestore());
+  await vi.waitFor(() => [drop, ...forgets].forEach((spy) => expect(spy).toHaveBeenCalledWith(sessionId)));
+  await Promise.all(drop.mock.results.map((r) => r.value));
+  [drop, ...forgets].forEach((spy) => spy.mockRestore());
 }
 
 let redis: Redis;
@@ -119,7 +126,7 @@ describe('instances sharing one Redis', () => {
   let first: Instance;
   let second: Instance;
   const decisionReads = () => sandbox.requests.filter((r) => r.endpoint === 'decision').length;
-  const newSession = async () => (await first.services.didit.createSession({ callback: 'https://app.example.com/done' })).session_id;
+  const newSession = async () => (await first.services.didit.createSession({ callback: 'https://app.example.com/done' })).id;
 
   // The sandbox sends no webhooks here (none is set): only the test's own deliveries drop sessions.
   beforeAll(async () => {
@@ -142,9 +149,11 @@ describe('instances sharing one Redis', () => {
     expect(decisionReads()).toBe(1);
 
     expect(key).not.toContain(id);
+    // The stored shape's version is in the name: an instance of another version reads a miss, not a copy it misreads.
+    expect(key).toContain(`decision:v${DECISION_FORMAT}:{`);
     expect(await redis.pttl(key)).toBeGreaterThan(0);
     const stored = (await redis.getBuffer(key))!;
-    for (const plain of [id, 'Not Started', 'session_id']) expect(stored.includes(plain)).toBe(false);
+    for (const plain of [id, 'Not Started', 'sessionId']) expect(stored.includes(plain)).toBe(false);
     expect(first.logs.text + second.logs.text).not.toContain(KEY);
   });
 
@@ -169,6 +178,25 @@ describe('instances sharing one Redis', () => {
     expect(decisionReads()).toBe(1);
     await read(first, id);
     expect(decisionReads()).toBe(1);
+  });
+
+  it('one change is one fleet drop: only the instance Didit called publishes it, the others forget their own copy', async () => {
+    const id = await newSession();
+    await read(first, id);
+    await read(second, id);
+    const listener = new Redis(REDIS_URL);
+    const published: string[] = [];
+    listener.on('message', (_channel: string, message: string) => published.push(message));
+    await listener.subscribe(`${PREFIX}decision-cache:drops`);
+    try {
+      await deliverWebhook(first, id, 'In Progress');
+      await vi.waitFor(() => expect(published.length).toBeGreaterThan(0));
+      // Time for the event to reach the other instance, and for any drop of its own to be published.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(published).toHaveLength(1);
+    } finally {
+      listener.disconnect();
+    }
   });
 
   it('a review through one instance drops the copies of the others too', async () => {
@@ -300,7 +328,7 @@ describe('the shared store', () => {
     await Promise.all(stores.map((store) => store.close()));
   });
   const copyOf = (id: string, extra: Record<string, unknown> = {}): CachedDecision => ({
-    decision: { session_id: id, status: 'Approved', ...extra } as unknown as Decision,
+    decision: { sessionId: id, status: 'Approved', ...extra } as unknown as Decision,
     fetchedAt: Date.now(),
     freshUntil: Date.now() + 600_000,
   });
@@ -317,7 +345,39 @@ describe('the shared store', () => {
 
     const now = await a.read(id);
     await a.write(id, copyOf(id), now.generation!, 600_000);
-    expect((await b.read(id)).copy?.decision?.session_id).toBe(id);
+    expect((await b.read(id)).copy?.decision?.sessionId).toBe(id);
+  });
+
+  it('a drop after the generation key expired still refuses a write of a read begun before it (generations never repeat)', async () => {
+    const a = open(KEY);
+    const id = randomUUID();
+    await ready(a, id);
+    await a.drop(id);
+    const generationKeys = await redis.keys(`${PREFIX}decision-generation:*`);
+    const { generation } = await a.read(id); // a read of Didit begins
+    // Its generation key expires (an hour after the drop), then the session is dropped again.
+    for (const key of generationKeys) {
+      if ((await redis.get(key)) === generation) await redis.del(key);
+    }
+    await a.drop(id);
+    await a.write(id, copyOf(id), generation!, 600_000);
+    expect((await a.read(id)).copy).toBeUndefined();
+  });
+
+  it("a read dropped while under way does not release its successor's claim", async () => {
+    const [a, b] = [open(KEY), open(KEY)];
+    const id = randomUUID();
+    await ready(a, id);
+    await ready(b, id);
+    const dropped = await a.claim(id, 10_000);
+    expect(dropped).toBeTruthy();
+    await a.drop(id); // a change: the read under way is of the old state, the next one need not wait
+    const successor = await a.claim(id, 10_000);
+    expect(successor).toBeTruthy();
+    await a.release(id, dropped!); // the dropped read ends
+    expect(await b.claim(id, 10_000)).toBeFalsy(); // the successor still holds it
+    await a.release(id, successor!);
+    expect(await b.claim(id, 10_000)).toBeTruthy();
   });
 
   it('tells the other instances about a drop, not itself', async () => {
@@ -361,7 +421,7 @@ describe('the shared store', () => {
     try {
       const store = open(KEY);
       const cache = createDecisionCache(client, { max: 10, ttlActiveMs: 60_000, ttlFinalMs: 60_000, shared: { store, ttlFinalMs: 60_000 } });
-      const id = (await client.createSession({ callback: 'https://app.example.com/x' })).session_id;
+      const id = (await client.createSession({ callback: 'https://app.example.com/x' })).id;
       await ready(store, id);
       sandbox.resetRequests();
       const spent = new Error('budget spent');
@@ -370,7 +430,7 @@ describe('the shared store', () => {
       const refused = cache.get(id, { charge: () => { throw spent; } });
       const waiting = cache.get(id, { charge });
       await expect(refused).rejects.toBe(spent);
-      expect((await waiting).session_id).toBe(id);
+      expect((await waiting).sessionId).toBe(id);
       expect(charge).toHaveBeenCalledTimes(1);
       expect(sandbox.requests.filter((r) => r.endpoint === 'decision')).toHaveLength(1);
     } finally {
@@ -387,7 +447,7 @@ describe('the shared store', () => {
     await store.write(id, copyOf(id, { padding: 'x'.repeat(MAX_SHARED_VALUE_BYTES) }), generation!, 600_000);
     expect((await store.read(id)).copy).toBeUndefined();
     await store.write(id, copyOf(id, { padding: 'x'.repeat(1000) }), generation!, 600_000);
-    expect((await store.read(id)).copy).toMatchObject({ decision: { session_id: id, padding: 'x'.repeat(1000) } });
+    expect((await store.read(id)).copy).toMatchObject({ decision: { sessionId: id, padding: 'x'.repeat(1000) } });
   });
 });
 
@@ -413,7 +473,7 @@ describe('Redis failing', () => {
     const gateway = await startInstance(url, { REDIS_URL: redisUrl });
     const decisionReads = () => sandbox.requests.filter((r) => r.endpoint === 'decision').length;
     const outages = () => gateway.logs.lines.filter((line) => line.includes('shared decision cache unavailable')).length;
-    const newSession = async () => (await gateway.services.didit.createSession({ callback: 'https://app.example.com/done' })).session_id;
+    const newSession = async () => (await gateway.services.didit.createSession({ callback: 'https://app.example.com/done' })).id;
     try {
       // Hanging: connected, but no answer (commands time out).
       server.kill('SIGSTOP');

@@ -50,7 +50,7 @@ describe('Didit client against the sandbox', () => {
     const tokens = await Promise.all(Array.from({ length: 1000 }, () => client.tokens.get()));
     expect(new Set(tokens).size).toBe(1);
     const created = await client.createSession({ callback: CALLBACK, features: ['OCR', 'FACE'] });
-    await Promise.all(Array.from({ length: 20 }, () => client.getDecision(created.session_id)));
+    await Promise.all(Array.from({ length: 20 }, () => client.getDecision(created.id)));
     expect(count(sandbox, 'token')).toBe(1);
     expect(count(sandbox, 'decision')).toBe(20);
   });
@@ -88,7 +88,7 @@ describe('Didit client against the sandbox', () => {
   });
 
   it('on a 401 drops the token, fetches one new token and replays the call once', async () => {
-    const { session_id } = await client.createSession({ callback: CALLBACK });
+    const { id: session_id } = await client.createSession({ callback: CALLBACK });
     sandbox.resetRequests();
     sandbox.injectFault({ kind: 'expire-token' });
     await Promise.all([client.getDecision(session_id), client.getDecision(session_id), client.getDecision(session_id)]);
@@ -106,16 +106,16 @@ describe('Didit client against the sandbox', () => {
   });
 
   it('retries GETs on 5xx and dropped connections, and succeeds', async () => {
-    const { session_id } = await client.createSession({ callback: CALLBACK });
+    const { id: session_id } = await client.createSession({ callback: CALLBACK });
     sandbox.injectFault({ kind: 'status', status: 503, endpoint: 'decision', times: 2 });
     sandbox.injectFault({ kind: 'drop', endpoint: 'decision', times: 1 });
     const decision = await client.getDecision(session_id);
-    expect(decision.session_id).toBe(session_id);
+    expect(decision.sessionId).toBe(session_id);
     expect(count(sandbox, 'decision')).toBe(4);
   });
 
   it('gives up after the configured retries with UPSTREAM unavailable', async () => {
-    const { session_id } = await client.createSession({ callback: CALLBACK });
+    const { id: session_id } = await client.createSession({ callback: CALLBACK });
     sandbox.injectFault({ kind: 'status', status: 502, endpoint: 'decision', times: 10 });
     await expect(client.getDecision(session_id)).rejects.toBeInstanceOf(DiditUnavailableError);
     expect(count(sandbox, 'decision')).toBe(5); // 1 + 4 retries
@@ -127,7 +127,7 @@ describe('Didit client against the sandbox', () => {
     await expect(client.createSession({ callback: CALLBACK })).rejects.toBeInstanceOf(DiditUnavailableError);
     expect(count(sandbox, 'create')).toBe(1);
 
-    const { session_id } = await client.createSession({ callback: CALLBACK });
+    const { id: session_id } = await client.createSession({ callback: CALLBACK });
     await sandbox.complete(session_id, 'In Review');
     sandbox.injectFault({ kind: 'drop', endpoint: 'update' });
     await expect(client.updateStatus(session_id, { status: 'Approved' })).rejects.toBeInstanceOf(DiditUnavailableError);
@@ -141,7 +141,7 @@ describe('Didit client against the sandbox', () => {
   });
 
   it('waits out a short Retry-After on a GET, and surfaces a long one as rate limited', async () => {
-    const { session_id } = await client.createSession({ callback: CALLBACK });
+    const { id: session_id } = await client.createSession({ callback: CALLBACK });
     sandbox.injectFault({ kind: 'rate-limit', endpoint: 'decision', retryAfter: 0 });
     await client.getDecision(session_id);
     expect(count(sandbox, 'decision')).toBe(2);
@@ -156,31 +156,31 @@ describe('Didit client against the sandbox', () => {
 
   it('times out a slow answer and retries a GET after a timeout', async () => {
     const slow = makeClient({ headersTimeoutMs: 100, maxRetries: 0 });
-    const { session_id } = await slow.createSession({ callback: CALLBACK });
+    const { id: session_id } = await slow.createSession({ callback: CALLBACK });
     sandbox.injectFault({ kind: 'latency', latencyMs: 1000, endpoint: 'decision' });
     await expect(slow.getDecision(session_id)).rejects.toThrow(/timed out/);
     await slow.close();
 
     const patient = makeClient({ headersTimeoutMs: 100, maxRetries: 2 });
     sandbox.injectFault({ kind: 'latency', latencyMs: 1000, endpoint: 'decision' });
-    expect((await patient.getDecision(session_id)).session_id).toBe(session_id);
+    expect((await patient.getDecision(session_id)).sessionId).toBe(session_id);
     await patient.close();
   });
 
   it('reports malformed JSON as a bad response', async () => {
-    const { session_id } = await client.createSession({ callback: CALLBACK });
+    const { id: session_id } = await client.createSession({ callback: CALLBACK });
     sandbox.injectFault({ kind: 'malformed', endpoint: 'decision' });
     await expect(client.getDecision(session_id)).rejects.toBeInstanceOf(DiditBadResponseError);
   });
 
   it('maps 404 and the 403 of an unfinished report', async () => {
     await expect(client.getDecision('00000000-0000-4000-8000-000000000000')).rejects.toBeInstanceOf(DiditNotFoundError);
-    const { session_id } = await client.createSession({ callback: CALLBACK });
+    const { id: session_id } = await client.createSession({ callback: CALLBACK });
     await expect(client.streamPdf(session_id)).rejects.toBeInstanceOf(DiditForbiddenError);
   });
 
   it('streams the PDF with its type and file name', async () => {
-    const { session_id } = await client.createSession({ callback: CALLBACK });
+    const { id: session_id } = await client.createSession({ callback: CALLBACK });
     await sandbox.complete(session_id, 'Approved');
     const pdf = await client.streamPdf(session_id);
     expect(pdf.contentType).toBe('application/pdf');
@@ -218,7 +218,7 @@ describe('Didit client against the sandbox', () => {
 
   it('sends features as the seed string, in canonical order', async () => {
     const created = await client.createSession({ callback: CALLBACK, features: ['AML', 'FACE', 'OCR', 'NFC'] });
-    expect(created.features).toBe('OCR + NFC + FACE + AML');
+    expect(created.features).toEqual(['OCR', 'NFC', 'FACE', 'AML']);
   });
 });
 

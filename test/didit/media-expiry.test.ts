@@ -1,11 +1,11 @@
 import { expect, it } from 'vitest';
 import { linkExpiry, mediaLifetimeMs } from '../../src/didit/media-expiry.ts';
-import type { Decision } from '../../src/didit/types.ts';
+import type { Decision } from '../../src/domain/model.ts';
 
 const NOW = Date.UTC(2026, 3, 28, 10, 0, 0);
 const s3 = (signedAt: string, seconds: number) =>
   `https://bucket.s3.amazonaws.com/a.jpg?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date=${signedAt}&X-Amz-Expires=${seconds}&X-Amz-Signature=ab`;
-const decision = (media: Record<string, unknown>) => ({ session_id: 'x', status: 'Approved', v3: { id_verifications: [media] } }) as unknown as Decision;
+const decision = (media: Record<string, unknown>) => ({ sessionId: 'x', status: 'Approved', idVerifications: [media] }) as unknown as Decision;
 
 it('reads S3 presigned and Expires links', () => {
   expect(linkExpiry(s3('20260428T095000Z', 3600))).toBe(Date.UTC(2026, 3, 28, 10, 50, 0));

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createDiditClient } from '../../src/didit/client.ts';
 import type { DiditV1Client as DiditClient, DiditV1Options as DiditClientOptions } from '../../src/didit/v1.ts';
 import { DiditNotFoundError, DiditRateLimitedError, DiditUnavailableError } from '../../src/didit/errors.ts';
-import type { BreakerState } from '../../src/didit/resilience.ts';
+import { createResilience, type BreakerState } from '../../src/didit/resilience.ts';
 import { createSandbox, type Sandbox } from '../../src/sandbox/server.ts';
 import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fake-upstream.ts';
 
@@ -30,7 +30,7 @@ async function setup(overrides: Partial<DiditClientOptions> = {}) {
     await client.close();
     await sandbox.close();
   });
-  const { session_id } = await client.createSession({ callback: 'https://app.example.com/done' });
+  const { id: session_id } = await client.createSession({ callback: 'https://app.example.com/done' });
   sandbox.resetRequests();
   return { sandbox, client, states, id: session_id };
 }
@@ -50,7 +50,7 @@ describe('circuit breaker', () => {
     expect(decisions(sandbox)).toBe(0);
 
     // After the break, one probe goes through; its success closes the circuit.
-    await vi.waitFor(async () => expect((await client.getDecision(id)).session_id).toBe(id), { timeout: 5000, interval: 100 });
+    await vi.waitFor(async () => expect((await client.getDecision(id)).sessionId).toBe(id), { timeout: 5000, interval: 100 });
     expect(client.breakerState()).toBe('closed');
     expect(states).toEqual(['open', 'half-open', 'closed']);
   });
@@ -65,25 +65,56 @@ describe('circuit breaker', () => {
 
 describe('pacing under Didit limits', () => {
   it('lets a burst through, then answers RATE_LIMITED with retryAfter without calling Didit', async () => {
-    // 8 a minute: a burst of 2, then one every 10 s.
+    // 8 a minute: a burst of 3 (the third a millisecond later), then one every 10 s (61 s / 6).
     const { sandbox, client, id } = await setup({ decisionsPerMinute: 8 });
-    await client.getDecision(id);
-    await client.getDecision(id);
+    for (let i = 0; i < 3; i++) await client.getDecision(id);
     const error = await client.getDecision(id).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DiditRateLimitedError);
     expect((error as DiditRateLimitedError).retryAfter).toBeGreaterThanOrEqual(9);
-    expect((error as DiditRateLimitedError).retryAfter).toBeLessThanOrEqual(10);
-    expect(decisions(sandbox)).toBe(2);
+    expect((error as DiditRateLimitedError).retryAfter).toBeLessThanOrEqual(11);
+    expect(decisions(sandbox)).toBe(3);
   });
 
   it('queues a call briefly when its turn is near', async () => {
-    // 60 a minute: a burst of 15, then one every 1.33 s, which is within the 2 s a call may wait.
+    // 60 a minute: a burst of 16, then one every 1.33 s, which is within the 2 s a call may wait.
     const { sandbox, client, id } = await setup({ decisionsPerMinute: 60 });
-    // The 16th waits 1.33 s for its turn; the 17th would wait 2.67 s and is refused at once.
-    const outcomes = await Promise.allSettled(Array.from({ length: 17 }, () => client.getDecision(id)));
-    expect(outcomes.slice(0, 16).every((o) => o.status === 'fulfilled')).toBe(true);
-    expect(outcomes[16]).toMatchObject({ status: 'rejected', reason: { code: 'DIDIT_RATE_LIMITED' } });
-    expect(decisions(sandbox)).toBe(16);
+    // The 17th waits 1.33 s for its turn; the 18th would wait 2.67 s and is refused at once.
+    const outcomes = await Promise.allSettled(Array.from({ length: 18 }, () => client.getDecision(id)));
+    expect(outcomes.slice(0, 17).every((o) => o.status === 'fulfilled')).toBe(true);
+    expect(outcomes[17]).toMatchObject({ status: 'rejected', reason: { code: 'DIDIT_RATE_LIMITED' } });
+    expect(decisions(sandbox)).toBe(17);
+  });
+
+  it('counts retries under the pace: a retry whose turn is too far off is not sent', async () => {
+    // 8 a minute: 3 at once, then one every 10 s. Four failures in a row: the first try and two
+    // retries go at once, the third retry's turn is 10 s away, past the 2 s a call may wait.
+    const { sandbox, client, id } = await setup({ decisionsPerMinute: 8, maxRetries: 4, retryMinDelayMs: 1, retryMaxDelayMs: 5 });
+    sandbox.injectFault({ kind: 'status', endpoint: 'decision', status: 503, times: 4 });
+    await expect(client.getDecision(id)).rejects.toBeInstanceOf(DiditUnavailableError);
+    expect(decisions(sandbox)).toBe(3);
+  });
+
+  it('lets a retry go in the stead of a try that never reached Didit (no connection), and counts one that did', async () => {
+    // 8 a minute: 3 at once.
+    const resilience = createResilience({ limitsPerMinute: { decision: 8 }, maxConcurrent: 4 });
+    for (let i = 0; i < 10; i++) expect(await resilience.retryTurn('decision', { delayMs: 0, rateLimited: false, sent: false })).toBe(true);
+    const sent = [];
+    for (let i = 0; i < 4; i++) sent.push(await resilience.retryTurn('decision', { delayMs: 0, rateLimited: false, sent: true }));
+    expect(sent).toEqual([true, true, true, false]);
+  });
+
+  it("holds the endpoint off for a retry after Didit's 429, for every call", async () => {
+    const { sandbox, client, id } = await setup({ decisionsPerMinute: 600, maxRetries: 1 });
+    sandbox.injectFault({ kind: 'rate-limit', endpoint: 'decision', retryAfter: 1 });
+    const first = client.getDecision(id);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = Date.now();
+    const second = await client.getDecision(id);
+    // The second call came while the endpoint was held off: it waited for the end of the 1 s
+    // rather than meet a 429 of its own.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+    expect([(await first).status, second.status]).toEqual(['Not Started', 'Not Started']);
+    expect(decisions(sandbox)).toBe(3);
   });
 
   it("holds an endpoint off for as long as Didit's 429 says", async () => {

@@ -86,7 +86,7 @@ describe('Didit v3 client on the wire', () => {
       contactDetails: { email: 'ana@example.com', sendNotificationEmails: true, emailLang: 'pt', phone: '+351912345678' },
       expectedDetails: { firstName: 'Ana', dateOfBirth: '1990-01-15', idCountry: 'PRT' },
     });
-    expect(created.session_id).toBe(SESSION);
+    expect(created.id).toBe(SESSION);
     expect(upstream.unexpected).toEqual([]);
     const [request] = upstream.requests;
     expect(keyOf(request!)).toBe(KEY);
@@ -126,28 +126,28 @@ describe('Didit v3 client on the wire', () => {
     expect(upstream.requests).toEqual([]);
   });
 
-  it('maps the v3 decision onto the shapes the schema reads, and keeps every step list', async () => {
+  it('normalises the v3 decision into the model the schema reads, and keeps every step list', async () => {
     const { upstream, client } = await setup({ [`GET /v3/session/${SESSION}/decision/`]: (_, res) => json(res, 200, DECISION) });
     const decision = await client.getDecision(SESSION.toUpperCase());
     expect(upstream.unexpected).toEqual([]);
     expect(keyOf(upstream.requests[0]!)).toBe(KEY);
-    expect(decision.features).toBe('OCR + FACE + AML');
-    expect(decision.kyc).toMatchObject({ node_id: 'feature_ocr', full_name: 'Ana Lima' });
-    expect(decision.face).toMatchObject({ face_match_similarity: 95.26, liveness_confidence: 99.03, face_match_status: 'Approved', liveness_status: 'Approved' });
-    expect(decision.aml).toMatchObject({ total_hits: 1, hits: [{ id: 'hit-1' }] });
+    expect(decision.features).toEqual(['OCR', 'FACE', 'AML']);
+    expect(decision.kyc).toMatchObject({ nodeId: 'feature_ocr', fullName: 'Ana Lima' });
+    expect(decision.face).toMatchObject({ faceMatchSimilarity: 95.26, livenessConfidence: 99.03, faceMatchStatus: 'Approved', livenessStatus: 'Approved' });
+    expect(decision.aml).toMatchObject({ totalHits: 1, hits: [{ id: 'hit-1' }] });
     expect(decision.location).toMatchObject({
-      ip_country: 'Portugal',
-      time_zone_offset: '0',
-      ip_location: { latitude: 38.7, longitude: -9.1 },
-      document_location: { latitude: 38.8, longitude: -9.2 },
-      distance_from_document_to_ip_km: { distance: 12.5, direction: 'NE' },
+      ipCountry: 'Portugal',
+      timeZoneOffset: '0',
+      ipLocation: { latitude: 38.7, longitude: -9.1 },
+      documentLocation: { latitude: 38.8, longitude: -9.2 },
+      distanceFromDocumentToIpKm: { distance: 12.5, direction: 'NE' },
     });
     expect(decision.warnings.map((w) => w.risk)).toEqual(['DOCUMENT_EXPIRED']);
-    expect(decision.reviews).toEqual([{ user: 'API Client', new_status: 'Approved', comment: 'ok', created_at: '2026-04-28T10:00:00Z' }]);
-    expect(decision.v3?.id_verifications).toHaveLength(2);
-    expect(decision.v3?.poa_verifications?.[0]).toMatchObject({ poa_address: 'Rua 1, Lisboa' });
-    expect(decision.v3?.phone_verifications).toBeNull();
-    expect(decision.v3?.workflow_id).toBe(WORKFLOW);
+    expect(decision.reviews).toEqual([{ user: 'API Client', newStatus: 'Approved', previousStatus: null, activityType: null, comment: 'ok', createdAt: '2026-04-28T10:00:00Z' }]);
+    expect(decision.idVerifications).toHaveLength(2);
+    expect(decision.poaVerifications?.[0]).toMatchObject({ address: 'Rua 1, Lisboa', raw: expect.objectContaining({ poa_address: 'Rua 1, Lisboa' }) });
+    expect(decision.phoneVerifications).toBeNull();
+    expect(decision.workflowId).toBe(WORKFLOW);
   });
 
   it('retries a create with vendor data after a lost answer, and never one without', async () => {
@@ -155,7 +155,7 @@ describe('Didit v3 client on the wire', () => {
     const { upstream, client } = await setup({
       'POST /v3/session/': (_, res) => (++calls === 1 ? json(res, 503, { detail: 'busy' }) : json(res, 201, CREATED)),
     });
-    await expect(client.createSession({ vendorData: 'user-1' })).resolves.toMatchObject({ session_id: SESSION });
+    await expect(client.createSession({ vendorData: 'user-1' })).resolves.toMatchObject({ id: SESSION });
     expect(upstream.requests).toHaveLength(2);
     calls = 0;
     await expect(client.createSession({})).rejects.toBeInstanceOf(DiditUnavailableError);

@@ -132,7 +132,7 @@ describe('back office on Didit v3 (wire)', () => {
     expect(reviewed.data!.addSessionReview.session.status).toBe('APPROVED');
     expect(reviewed.data!.addSessionReview.session.decision.reviews).toEqual([{ user: 'API Client', newStatus: 'APPROVED', previousStatus: 'IN_REVIEW', activityType: 'STATUS_UPDATED', comment: 'ok' }]);
     const post = upstream.requests.find((r) => r.method === 'POST' && r.path.endsWith('/reviews/'))!;
-    expect(JSON.parse(post.body)).toEqual({ new_status: 'Approved', comment: 'Checked\n(reviewer: rev-1)' });
+    expect(JSON.parse(post.body)).toEqual({ new_status: 'Approved', comment: 'Checked' });
     expect(gw.logs.text).toContain('session reviewed');
     expect(gw.logs.text).not.toContain('rev-1');
     for (const mutation of ['resubmitSession(input: { sessionId: $id })', 'addSessionReview(input: { sessionId: $id, status: APPROVED })']) {
@@ -158,8 +158,8 @@ describe('back office with Didit v1', () => {
   });
   afterAll(() => v1?.close());
 
+  // searchSessions answers from the gateway's session index with v1 (test/http/session-index.test.ts).
   it.each([
-    ['{ searchSessions { totalCount } }'],
     ['{ workflows { id } }'],
     [`mutation { deleteSession(sessionId: "${A}") { deleted } }`],
     [`mutation { resubmitSession(input: { sessionId: "${A}" }) { session { id } } }`],
@@ -173,27 +173,46 @@ describe('back office with Didit v1', () => {
   });
 });
 
-describe('searches are charged to the caller', () => {
-  it("an applicant past their share of searches is refused, and a reviewer's search still runs", async () => {
+describe('searches are paced and charged', () => {
+  it("are paced under Didit's GET limit: past its burst, a search that may not wait is refused", async () => {
     const upstream = await startFakeUpstream({
       'GET /v3/sessions/?limit=1&offset=0&vendor_data=spammer': (_, res) => json(res, 200, { count: 0, results: [] }),
       'GET /v3/sessions/?limit=1&offset=0': (_, res) => json(res, 200, { count: 0, results: [] }),
     });
-    // Didit takes 600 searches a minute: a caller's 20 % is 120 (30 at once, then two a second).
-    const small = await startTestGateway({ DIDIT_API_KEY: KEY, DIDIT_API_URL: upstream.url });
+    // Didit takes 600 GETs a minute: 150 at once, then one every 134 ms; here a call may not wait.
+    const small = await startTestGateway({ DIDIT_API_KEY: KEY, DIDIT_API_URL: upstream.url, DIDIT_QUEUE_WAIT_MS: '0', DIDIT_QUEUE_PER_CALLER: '200', RATE_LIMIT_PER_MINUTE: '1000' });
     try {
       const spammer = await small.token('spammer');
-      const results = [];
-      for (let i = 0; i < 150; i += 1) results.push(await small.post(spammer, '{ searchSessions(first: 1) { totalCount } }'));
+      const started = Date.now();
+      const results = await Promise.all(Array.from({ length: 200 }, () => small.post(spammer, '{ searchSessions(first: 1) { totalCount } }')));
+      const elapsed = Date.now() - started;
       const refused = results.filter((r) => codes(r)[0] === 'RATE_LIMITED');
-      expect(refused.length).toBeGreaterThan(0);
-      expect(refused[0]!.errors![0]!.extensions).toMatchObject({ limit: 'caller' });
-      expect(upstream.requests.length).toBe(150 - refused.length);
+      expect(refused[0]!.errors![0]!.extensions).toMatchObject({ limit: 'didit' });
+      // Didit's burst and what its pace added meanwhile, no more.
+      expect(upstream.requests.length).toBe(200 - refused.length);
+      expect(upstream.requests.length).toBeLessThanOrEqual(150 + Math.ceil(elapsed / 133) + 1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
       const office = await small.post(await small.token('office', ['reviewer']), '{ searchSessions(first: 1) { totalCount } }');
       expect(office.errors).toBeUndefined();
     } finally {
       await small.close();
       await upstream.close();
+    }
+  });
+
+  it('counts the rows of a search page that selects decisions toward MAX_SESSIONS_PER_OPERATION', async () => {
+    const gw = await startTestGateway({ SANDBOX_API_VERSION: 'v3', MAX_SESSIONS_PER_OPERATION: '10' });
+    try {
+      const reviewer = await gw.token('office', ['reviewer']);
+      const withDecisions = await gw.post(reviewer, '{ searchSessions(first: 20) { nodes { id decision { status } } } }');
+      expect(codes(withDecisions)).toEqual(['BAD_USER_INPUT']);
+      expect(withDecisions.errors![0]!.message).toMatch(/at most 10 distinct sessions.*this one reads 20/);
+      const viaFragment = await gw.post(reviewer, '{ searchSessions(first: 11) { edges { node { ...D } } } } fragment D on Session { decision { status } }');
+      expect(codes(viaFragment)).toEqual(['BAD_USER_INPUT']);
+      expect(codes(await gw.post(reviewer, '{ searchSessions(first: 10) { nodes { id decision { status } } } }'))).toEqual([]);
+      expect(codes(await gw.post(reviewer, '{ searchSessions(first: 20) { nodes { id status } } }'))).toEqual([]);
+    } finally {
+      await gw.close();
     }
   });
 });

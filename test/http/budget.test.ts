@@ -61,76 +61,173 @@ describe('what one operation may ask of Didit', () => {
   });
 });
 
-describe("each caller's share of Didit", () => {
-  it('answers an applicant spamming random ids RATE_LIMITED (limit: caller), while other callers keep reading', async () => {
-    // Didit's own limits, and no caching: every read below is a real upstream read.
-    gw = await startTestGateway({
-      DIDIT_DECISIONS_PER_MINUTE: '100',
-      DECISION_CACHE_TTL_ACTIVE_MS: '0',
-      DECISION_CACHE_TTL_FINAL_MS: '0',
-      RESPONSE_CACHE_MAX: '0',
-    });
-    const [spammer, honest, other, reviewer] = await Promise.all([gw.token('spammer'), gw.token('honest'), gw.token('other'), gw.token('office', ['reviewer'])]);
-    const own = await createSession(honest);
-    const theirs = await createSession(other);
-    const read = `query($id: ID!) { session(id: $id) { id status } }`;
+/** Sessions created straight in the sandbox (no budget spent), owned by `vendorData`. */
+async function created(count: number, vendorData: string) {
+  const ids = [];
+  for (let i = 0; i < count; i++) ids.push((await gw.services.didit.createSession({ callback: CALLBACK, vendorData })).id);
+  return ids;
+}
 
-    for (let round = 0; round < 3; round++) {
-      const spam = await post(spammer, `query($ids: [ID!]!) { sessions(ids: $ids) { id } }`, { ids: randomIds(100) });
-      const limited = spam.errors!.filter((e) => e.extensions?.code === 'RATE_LIMITED');
-      // 20 % of 100 a minute, 5 of them at once: the rest of the first 100, and every later one, refused.
-      expect(limited.length).toBeGreaterThanOrEqual(95);
-      for (const error of limited) expect(error.extensions).toMatchObject({ limit: 'caller', retryAfter: expect.any(Number) });
-      expect(Number(spam.retryAfter)).toBeGreaterThanOrEqual(1);
+const READ = `query($id: ID!) { session(id: $id) { id status } }`;
+/** No caching: every read below is a real upstream read. */
+const UNCACHED = { DECISION_CACHE_TTL_ACTIVE_MS: '0', DECISION_CACHE_TTL_FINAL_MS: '0', NOT_FOUND_TTL_MS: '0', RESPONSE_CACHE_MAX: '0' };
 
-      const mine = await post(honest, read, { id: own });
-      expect(mine.errors).toBeUndefined();
-      expect(mine.data.session.id).toBe(own);
-      const reviewed = await post(reviewer, read, { id: theirs });
-      expect(reviewed.errors).toBeUndefined();
-      expect(reviewed.data.session.id).toBe(theirs);
+/** The scheduler's counters from /metrics, by level and outcome. */
+async function budgetCounts(endpoint = 'decision') {
+  const text = await (await fetch(`${gw.url}/metrics`)).text();
+  const counts: Record<string, number> = {};
+  for (const match of text.matchAll(/^gateway_budget_calls_total\{level="(\w+)",endpoint="(\w+)",outcome="(\w+)"\} (\d+)$/gm)) {
+    if (match[2] === endpoint) counts[`${match[1]}:${match[3]}`] = Number(match[4]);
+  }
+  return counts;
+}
+
+/** Reads random ids (each a Didit read) in a loop until `until` resolves: a caller flooding Didit. */
+function flood(token: string, until: Promise<unknown>) {
+  let done = false;
+  void until.then(() => (done = true));
+  let refused = 0;
+  return (async () => {
+    while (!done) {
+      const answer = await post(token, `query($ids: [ID!]!) { sessions(ids: $ids) { id } }`, { ids: randomIds(10) });
+      refused += (answer.errors ?? []).filter((e) => e.extensions?.code === 'RATE_LIMITED').length;
     }
-    // The spammer's reads that reached Didit: its share's burst, no more.
-    expect(gw.upstream('decision')).toBeLessThanOrEqual(5 + 1 + 2 * 3);
-  });
+    return refused;
+  })();
+}
 
-  it('keeps the reviewers’ reserve: applicants together cannot use it', async () => {
-    // 40 a minute; each caller 50 % (20: 5 at once), applicants together 25 % (10: 2 at once).
-    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '40', DIDIT_CALLER_SHARE: '50', DIDIT_REVIEWER_RESERVE: '75%' });
-    const applicants = await Promise.all([gw.token('a1'), gw.token('a2'), gw.token('a3')]);
+describe("Didit's budget, scheduled", () => {
+  it("lets a lone reviewer's 30 uncached reads at once all through, waiting their turns (Didit's pace: 26 at once)", async () => {
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '100', ...UNCACHED });
+    const ids = await created(30, 'someone');
     const reviewer = await gw.token('office', ['reviewer']);
-    const results = [];
-    for (const applicant of applicants) results.push(await post(applicant, `{ session(id: "${randomUUID()}") { id } }`));
-    expect(results.map(codes)).toEqual([['NOT_FOUND'], ['NOT_FOUND'], ['RATE_LIMITED']]);
-    expect(results[2]!.errors![0]!.extensions).toMatchObject({ limit: 'didit' });
-    expect(codes(await post(reviewer, `{ session(id: "${randomUUID()}") { id } }`))).toEqual(['NOT_FOUND']);
-    expect(gw.upstream('decision')).toBe(3);
+    const answer = await post(reviewer, `query($ids: [ID!]!) { sessions(ids: $ids) { id status } }`, { ids });
+    expect(answer.errors).toBeUndefined();
+    expect(answer.data.sessions.map((s: { id: string }) => s.id)).toEqual(ids);
+    expect(gw.upstream('decision')).toBe(30);
+    const counts = await budgetCounts();
+    expect((counts['reviewers:served'] ?? 0) + (counts['reviewers:waited'] ?? 0)).toBe(30);
+    expect(counts['reviewers:waited']).toBeGreaterThan(0);
   });
 
-  it('does not charge a subscriber for the reads its events need: Didit caused them', async () => {
-    // 4 % of 100: 4 reads a minute per caller, one at once. No caching: each read is upstream.
-    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '100', DIDIT_CALLER_SHARE: '4', DECISION_CACHE_TTL_ACTIVE_MS: '0', DECISION_CACHE_TTL_FINAL_MS: '0' });
-    const owner = await gw.token('owner');
-    const id = await createSession(owner);
-    const sub = subscribeSse(gw.url, owner, STATUS_SUBSCRIPTION, { id });
-    await vi.waitFor(() => expect(gw.services.events.subscriberCount()).toBe(1));
-    // Subscribing read the session: the owner's share is used up for now.
-    expect(codes(await post(owner, `{ session(id: "${id}") { id } }`))).toEqual(['RATE_LIMITED']);
+  it('lets a lone applicant read their 10 sessions one after another, and 10 at once', async () => {
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '100', ...UNCACHED });
+    const applicant = await gw.token('applicant-1');
+    const ids = await created(20, 'applicant-1');
+    for (const id of ids.slice(0, 10)) expect((await post(applicant, READ, { id })).errors).toBeUndefined();
+    const batch = await post(applicant, `query($ids: [ID!]!) { sessions(ids: $ids) { id } }`, { ids: ids.slice(10) });
+    expect(batch.errors).toBeUndefined();
+    expect(batch.data.sessions).toHaveLength(10);
+  });
 
-    const reads = gw.upstream('decision');
-    gw.sandboxInstance.complete(id, 'Approved');
+  it('lets a reviewer who has just used Didit\'s burst subscribe and hear events', async () => {
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '100', ...UNCACHED });
+    const reviewer = await gw.token('office', ['reviewer']);
+    const ids = await created(26, 'someone');
+    expect((await post(reviewer, `query($ids: [ID!]!) { sessions(ids: $ids) { id } }`, { ids: ids.slice(0, 25) })).errors).toBeUndefined();
+    const sub = subscribeSse(gw.url, reviewer, STATUS_SUBSCRIPTION, { id: ids[25] });
+    await vi.waitFor(() => expect(gw.services.events.subscriberCount()).toBe(1), { timeout: 5000 });
+    gw.sandboxInstance.complete(ids[25]!, 'Approved');
     const events = await sub.next(2);
-    for (const event of events) {
-      expect(event.errors).toBeUndefined();
-      expect(event.data!.sessionStatusChanged.session).toMatchObject({ id });
-    }
-    expect(gw.upstream('decision')).toBeGreaterThan(reads);
+    for (const event of events) expect(event.errors).toBeUndefined();
+    expect(events.at(-1)!.data!.sessionStatusChanged.session).toMatchObject({ id: ids[25], status: 'APPROVED' });
     await sub.close();
+    // The reads the events needed were background work.
+    const counts = await budgetCounts();
+    expect((counts['background:served'] ?? 0) + (counts['background:waited'] ?? 0)).toBeGreaterThan(0);
   });
 
-  it("charges each PDF download to whoever made the link, and only them", async () => {
-    // 50 PDFs a minute: 10 per caller, 2 of them at once.
-    gw = await startTestGateway({ DIDIT_PDFS_PER_MINUTE: '50' });
+  it.each([1, 10])('serves four other callers within the queue wait while %i applicant account(s) flood Didit', async (accounts) => {
+    // 600 a minute: a turn every 133 ms, so that the test is short; the rules do not depend on it.
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '600', ...UNCACHED });
+    const attackers = await Promise.all(Array.from({ length: accounts }, (_, i) => gw.token(`attacker-${i}`)));
+    const others = await Promise.all([gw.token('honest-1'), gw.token('honest-2'), gw.token('office-1', ['reviewer']), gw.token('office-2', ['reviewer'])]);
+    const own = await Promise.all(['honest-1', 'honest-2', 'x', 'y'].map((owner) => created(5, owner)));
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const floods = attackers.map((token) => flood(token, stopped));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+
+    const waits: number[] = [];
+    const results = await Promise.all(
+      others.map(async (token, i) => {
+        const answers = [];
+        for (const id of own[i]!) {
+          const started = Date.now();
+          answers.push(await post(token, READ, { id }));
+          waits.push(Date.now() - started);
+          await new Promise((resolve) => setTimeout(resolve, 2000));
+        }
+        return answers;
+      }),
+    );
+    stop();
+    await Promise.all(floods);
+    for (const answers of results) for (const answer of answers) expect(answer.errors).toBeUndefined();
+    expect(Math.max(...waits)).toBeLessThan(5000);
+  });
+
+  it("keeps the reviewers' part while ten applicant accounts flood: reviewers get half of Didit's reads", async () => {
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '600', ...UNCACHED });
+    const attackers = await Promise.all(Array.from({ length: 10 }, (_, i) => gw.token(`attacker-${i}`)));
+    const reviewer = await gw.token('office', ['reviewer']);
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    const floods = [...attackers, reviewer].map((token) => flood(token, stopped));
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const before = await budgetCounts();
+    await new Promise((resolve) => setTimeout(resolve, 6000));
+    const after = await budgetCounts();
+    stop();
+    await Promise.all(floods);
+    const served = (counts: Record<string, number>, level: string) => (counts[`${level}:served`] ?? 0) + (counts[`${level}:waited`] ?? 0);
+    const reviewers = served(after, 'reviewers') - served(before, 'reviewers');
+    const applicants = served(after, 'applicants') - served(before, 'applicants');
+    // 450 a minute once the burst is spent: 45 in 6 s, half of them the reviewer's.
+    expect(reviewers + applicants).toBeGreaterThanOrEqual(40);
+    expect(reviewers / (reviewers + applicants)).toBeGreaterThanOrEqual(0.45);
+  });
+
+  it('answers a call whose turn would come after DIDIT_QUEUE_WAIT_MS at once, with an honest Retry-After', async () => {
+    // 20 a minute: 6 at once, then one every 4 s; a call may wait 1 s.
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '20', DIDIT_QUEUE_WAIT_MS: '1000', ...UNCACHED });
+    const applicant = await gw.token('applicant-1');
+    const ids = await created(8, 'applicant-1');
+    for (const id of ids.slice(0, 6)) expect((await post(applicant, READ, { id })).errors).toBeUndefined();
+    const started = Date.now();
+    const refused = await post(applicant, READ, { id: ids[6] });
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(refused.errors![0]!.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'didit' });
+    const retryAfter = Number(refused.retryAfter);
+    expect(retryAfter).toBeGreaterThanOrEqual(3);
+    expect(retryAfter).toBeLessThanOrEqual(5);
+    // Nothing else changed: a retry after that long succeeds.
+    await new Promise((resolve) => setTimeout(resolve, retryAfter * 1000));
+    expect((await post(applicant, READ, { id: ids[6] })).errors).toBeUndefined();
+  });
+
+  it("bounds each caller's queue (DIDIT_QUEUE_PER_CALLER): more is refused with limit: caller", async () => {
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '600', DIDIT_QUEUE_PER_CALLER: '8', ...UNCACHED });
+    const reviewer = await gw.token('office', ['reviewer']);
+    const answer = await post(reviewer, `query($ids: [ID!]!) { sessions(ids: $ids) { id } }`, { ids: randomIds(10) });
+    const limits = (answer.errors ?? []).filter((e) => e.extensions?.code === 'RATE_LIMITED').map((e) => e.extensions!.limit);
+    expect(limits).toEqual(['caller', 'caller']);
+  });
+
+  it('makes one read and one charge of concurrent misses of one session by several callers', async () => {
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '100', ...UNCACHED });
+    const [id] = await created(1, 'someone');
+    const reviewers = await Promise.all(Array.from({ length: 6 }, (_, i) => gw.token(`office-${i}`, ['reviewer'])));
+    gw.sandboxInstance.injectFault({ kind: 'latency', endpoint: 'decision', latencyMs: 300 });
+    const answers = await Promise.all(reviewers.map((token) => post(token, READ, { id })));
+    for (const answer of answers) expect(answer.errors).toBeUndefined();
+    expect(gw.upstream('decision')).toBe(1);
+    const counts = await budgetCounts();
+    expect((counts['reviewers:served'] ?? 0) + (counts['reviewers:waited'] ?? 0)).toBe(1);
+  });
+
+  it("charges each PDF download to whoever made the link, and a link serves PDF_LINK_MAX_DOWNLOADS downloads", async () => {
+    gw = await startTestGateway({ PDF_LINK_MAX_DOWNLOADS: '2' });
     const [first, second] = await Promise.all([gw.token('office-1', ['reviewer']), gw.token('office-2', ['reviewer'])]);
     const id = await createSession(await gw.token('someone'));
     gw.sandboxInstance.complete(id, 'Approved');
@@ -141,19 +238,56 @@ describe("each caller's share of Didit", () => {
     expect(mine.searchParams.get('by')).not.toContain('office');
     expect((await download(mine)).status).toBe(200);
     expect((await download(mine)).status).toBe(200);
-    const refused = await download(mine);
-    expect(refused.status).toBe(429);
-    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect(await refused.json()).toMatchObject({ limit: 'caller' });
+    // A leaked link cannot spend its maker's part of Didit's PDFs: used up, without a Didit call.
+    const used = await download(mine);
+    expect(used.status).toBe(410);
     expect(gw.upstream('pdf')).toBe(2);
+    // Its maker is not held back by it.
+    expect((await download(await link(first))).status).toBe(200);
 
     const theirs = await link(second);
-    expect((await download(theirs)).status).toBe(200);
     // Who pays is signed: a link cannot be charged to someone else.
     const moved = new URL(mine);
     moved.searchParams.set('by', theirs.searchParams.get('by')!);
     expect((await download(moved)).status).toBe(403);
-    expect(gw.upstream('pdf')).toBe(3);
+    expect((await download(theirs)).status).toBe(200);
+    expect(gw.upstream('pdf')).toBe(4);
+    const pdfs = await budgetCounts('pdf');
+    expect((pdfs['reviewers:served'] ?? 0) + (pdfs['reviewers:waited'] ?? 0)).toBe(4);
+  });
+  it("answers a reviewer's change as made when Didit's budget is spent: the read after it waits for its turn", async () => {
+    // 12 a minute: 3 at once, then one every 6.8 s; a read waits 200 ms at most.
+    gw = await startTestGateway({ DIDIT_DECISIONS_PER_MINUTE: '12', DIDIT_QUEUE_WAIT_MS: '200' });
+    const reviewer = await gw.token('office', ['reviewer']);
+    const [id] = await created(1, 'applicant-x');
+    gw.sandboxInstance.complete(id!, 'In Review');
+    expect((await post(reviewer, READ, { id })).data.session.status).toBe('IN_REVIEW');
+    // The window spent on ids nobody created, until reads are refused.
+    for (let i = 0; i < 10 && !codes(await post(reviewer, READ, { id: randomUUID() })).includes('RATE_LIMITED'); i++);
+    expect(codes(await post(reviewer, READ, { id: randomUUID() }))).toEqual(['RATE_LIMITED']);
+    const approved = await post(reviewer, 'mutation($id: ID!) { updateSessionStatus(input: { sessionId: $id, status: APPROVED }) { session { status } } }', { id });
+    expect(approved.errors).toBeUndefined();
+    expect(approved.data.updateSessionStatus.session.status).toBe('APPROVED');
+  });
+
+  it('takes no turn for a read the open circuit breaker refuses at once: an outage spends none of Didit’s window', async () => {
+    gw = await startTestGateway(UNCACHED);
+    const reviewer = await gw.token('office', ['reviewer']);
+    const breakerOpen = async () => /^gateway_didit_circuit_open 1$/m.test(await (await fetch(`${gw.url}/metrics`)).text());
+    gw.sandboxInstance.setFaultRates({ errorRate: 1 });
+    try {
+      for (let i = 0; i < 20 && !(await breakerOpen()); i++) await post(reviewer, READ, { id: randomUUID() });
+      expect(await breakerOpen()).toBe(true);
+      const before = await budgetCounts();
+      const answers = await Promise.all(Array.from({ length: 10 }, () => post(reviewer, READ, { id: randomUUID() })));
+      expect(answers.flatMap(codes)).toEqual(Array(10).fill('UPSTREAM_UNAVAILABLE'));
+      const after = await budgetCounts();
+      // (One read may be the half-open probe, if the break ends meanwhile: that one is a real call.)
+      const turns = (c: Record<string, number>) => (c['reviewers:served'] ?? 0) + (c['reviewers:waited'] ?? 0);
+      expect(turns(after) - turns(before)).toBeLessThanOrEqual(1);
+    } finally {
+      gw.sandboxInstance.clearFaults();
+    }
   });
 });
 
@@ -192,5 +326,12 @@ describe('RATE_LIMITED over HTTP', () => {
     expect(answer.status).toBe(200);
     expect(answer.retryAfter).toBe('40');
     expect(answer.errors![0]!.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'didit', retryAfter: 40 });
+    // Nobody calls Didit before it said: another caller is told so at once, not after the queue wait.
+    const started = Date.now();
+    const held = await post(await gw.token('office-2', ['reviewer']), `{ session(id: "${randomUUID()}") { id } }`);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(held.errors![0]!.extensions).toMatchObject({ code: 'RATE_LIMITED', limit: 'didit' });
+    expect(Number(held.retryAfter)).toBeGreaterThanOrEqual(38);
+    expect(gw.upstream('decision')).toBe(1);
   });
 });

@@ -2,7 +2,9 @@ import type { DiditV1Client } from '../../src/didit/v1.ts';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { CreateSessionDocument, FullDecisionDocument, GenerateSessionPdfDocument, UpdateSessionStatusDocument } from '../../src/generated/graphql.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse } from '../support/subscriptions.ts';
+import { startTracing, type Tracing } from '../../src/tracing-sdk.ts';
 import { startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { setOtelEnv, startOtlpReceiver, type OtlpReceiver } from '../support/otlp.ts';
 
 /** Recognisable personal data and secrets: none may appear in a log line or an error. */
 const PERSON = {
@@ -26,12 +28,24 @@ const SECRETS = {
 const SUB = 'applicant-canary-sub-6060';
 
 let gw: TestGateway;
+// Traces on, exported to a real OTLP receiver: spans are checked like logs.
+let receiver: OtlpReceiver;
+let tracing: Tracing | undefined;
+let restoreEnv: () => void;
 beforeAll(async () => {
+  receiver = await startOtlpReceiver();
+  restoreEnv = setOtelEnv({ OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '20' });
+  tracing = await startTracing(process.env);
   gw = await startTestGateway({ ...SECRETS, LOG_LEVEL: 'trace' });
 });
-afterAll(() => gw.close());
+afterAll(async () => {
+  await gw.close();
+  await tracing?.shutdown();
+  restoreEnv();
+  await receiver.close();
+});
 
-it('a whole flow with recognisable personal data leaves none of it, nor any secret, in logs or errors', async () => {
+it('a whole flow with recognisable personal data leaves none of it, nor any secret, in logs, errors or spans', async () => {
   const applicant = await gw.token(SUB);
   const reviewer = await gw.token('canary-office', ['reviewer']);
   const stranger = await gw.token('stranger');
@@ -74,10 +88,16 @@ it('a whole flow with recognisable personal data leaves none of it, nor any secr
   const forbidden = [...Object.values(PERSON), ...Object.values(SECRETS), SUB, applicant, reviewer, diditToken, link.searchParams.get('signature')!];
   const logs = gw.logs.text;
   const errorText = JSON.stringify(errors) + badLink + webhook;
+  // Every request of the flow is in the spans (the last one, the webhook, ends its trace).
+  await vi.waitFor(() => expect(receiver.spans.some((span) => span.name === 'POST /webhooks/didit' && span.attributes['http.response.status_code'] === 401)).toBe(true));
+  const spans = JSON.stringify(receiver.raw);
+  expect(receiver.spans.some((span) => span.name === 'GET /v1/session/{id}/decision/')).toBe(true);
+  expect(receiver.spans.some((span) => span.name === 'query FullDecision')).toBe(true);
   expect(errors.length).toBe(7);
   expect(gw.logs.lines.length).toBeGreaterThan(5);
   for (const value of forbidden) {
     expect(logs, `log contains ${value.slice(0, 12)}…`).not.toContain(value);
     expect(errorText, `error contains ${value.slice(0, 12)}…`).not.toContain(value);
+    expect(spans, `a span contains ${value.slice(0, 12)}…`).not.toContain(value);
   }
 });

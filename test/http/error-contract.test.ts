@@ -33,8 +33,10 @@ it('the README lists every extensions.code the gateway can send, and no other', 
   }
   const publicCodes = /const PUBLIC_CODES = new Set\(\[([\s\S]*?)\]\)/.exec(source)![1]!;
   for (const match of publicCodes.matchAll(/'([A-Z_]+)'/g)) found.add(match[1]!);
-  // Yoga's own request errors (invalid JSON, batching, methods) carry BAD_REQUEST.
+  // Yoga's own request errors (invalid JSON, batching, methods) carry BAD_REQUEST; an
+  // operationName that names no operation, OPERATION_RESOLUTION_FAILURE.
   found.add('BAD_REQUEST');
+  found.add('OPERATION_RESOLUTION_FAILURE');
 
   const errorsSection = README.slice(README.indexOf('## Errors'), README.indexOf('\n## ', README.indexOf('## Errors') + 1));
   const documented = new Set([...errorsSection.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((match) => match[1]!));

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { exampleOperations } from '../../src/gateway.ts';
+import { exampleOperations } from '../../src/sandbox-mode/graphiql.ts';
 import { startTestGateway } from '../support/gateway.ts';
 
 /**

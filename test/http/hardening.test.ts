@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { checkCallback } from '../../src/core/callback-policy.ts';
+import { callbackRefusal } from '../../src/core/callback-policy.ts';
 import persisted from '../../src/generated/persisted-documents.json' with { type: 'json' };
 import { codes, startTestGateway, type TestGateway } from '../support/gateway.ts';
 import { subscribeWs } from '../support/subscriptions.ts';
@@ -126,7 +126,7 @@ describe('production mode', () => {
   });
 
   it('refuses http and loopback callbacks outside sandbox mode', () => {
-    expect(checkCallback('http://localhost:3000/x', ['https://app.example.com'], false)).not.toBeNull();
+    expect(callbackRefusal('http://localhost:3000/x', ['https://app.example.com'], false)).not.toBeNull();
   });
 });
 
@@ -234,7 +234,7 @@ describe('callback policy', () => {
     'https://ok.com',
     'https://ok.com/?next=%2Fhome#top',
     'https://app.example.com:8443/cb',
-  ])('accepts %s', (url) => expect(checkCallback(url, allowed, false)).toBeNull());
+  ])('accepts %s', (url) => expect(callbackRefusal(url, allowed, false)).toBeNull());
 
   it.each([
     'javascript:alert(1)',
@@ -253,16 +253,16 @@ describe('callback policy', () => {
     'data:text/html,hi',
     `https://ok.com/${'a'.repeat(3000)}`,
     'HTTPS://OK.COM:443/x',
-  ])('refuses %s', (url) => expect(checkCallback(url, allowed, false)).not.toBeNull());
+  ])('refuses %s', (url) => expect(callbackRefusal(url, allowed, false)).not.toBeNull());
 
   it('allows http on localhost and 127.0.0.1 in sandbox mode only', () => {
-    expect(checkCallback('http://localhost:3000/x', [], true)).toBeNull();
-    expect(checkCallback('http://127.0.0.1:8080/x', [], true)).toBeNull();
-    expect(checkCallback('http://localhost.evil.com/x', [], true)).not.toBeNull();
-    expect(checkCallback('http://localhost:3000/x', [], false)).not.toBeNull();
+    expect(callbackRefusal('http://localhost:3000/x', [], true)).toBeNull();
+    expect(callbackRefusal('http://127.0.0.1:8080/x', [], true)).toBeNull();
+    expect(callbackRefusal('http://localhost.evil.com/x', [], true)).not.toBeNull();
+    expect(callbackRefusal('http://localhost:3000/x', [], false)).not.toBeNull();
   });
 
   it('names CALLBACK_ALLOWED_ORIGINS when nothing is allowed', () => {
-    expect(checkCallback('https://ok.com/x', [], false)).toMatch(/CALLBACK_ALLOWED_ORIGINS/);
+    expect(callbackRefusal('https://ok.com/x', [], false)).toMatch(/CALLBACK_ALLOWED_ORIGINS/);
   });
 });

@@ -6,6 +6,7 @@ import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fake-upstream.ts';
 import { CapturedLogs, TEST_JWT_SECRET, startTestGateway } from '../support/gateway.ts';
 import { SignJWT } from 'jose';
+import { testAuditEnv } from '../support/postgres.ts';
 
 const seed = JSON.parse(readFileSync(new URL('../fixtures/seed-decision.json', import.meta.url), 'utf8'));
 const ID = seed.session_id as string;
@@ -38,6 +39,7 @@ beforeAll(async () => {
   const config = loadConfig({
     PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', AUTH_JWT_SECRET: TEST_JWT_SECRET,
     DIDIT_CLIENT_ID: 'client', DIDIT_CLIENT_SECRET: 'secret', DIDIT_AUTH_URL: upstream.url, DIDIT_API_URL: upstream.url,
+    ...testAuditEnv(),
   });
   gateway = await startGateway(config, { logDestination: new CapturedLogs() });
 });
@@ -100,7 +102,8 @@ it('reads from Didit only as fast as the client reads, and stops when the client
 
 it('a client aborting downloads before Didit answers does not open the circuit breaker', async () => {
   const aborted: string[] = [];
-  const gw = await startTestGateway({}, { didit: { onCall: ({ endpoint, status }) => status === 'error' && aborted.push(endpoint) } });
+  // One link downloaded six times: a link allows that many here.
+  const gw = await startTestGateway({ PDF_LINK_MAX_DOWNLOADS: '10' }, { didit: { onCall: ({ endpoint, status }) => status === 'error' && aborted.push(endpoint) } });
   try {
     const reviewer = await gw.token('office', ['reviewer']);
     const created = await gw.post(reviewer, 'mutation { createSession(input: { callback: "http://localhost:3000/x" }) { session { id } } }');

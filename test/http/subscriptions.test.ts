@@ -1,4 +1,8 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { freePort } from '../../src/lib/free-port.ts';
+import { startRedis } from '../support/redis.ts';
 import { CreateSessionDocument } from '../../src/generated/graphql.ts';
 import { personaFor } from '../../src/sandbox/personas.ts';
 import { STATUS_SUBSCRIPTION, subscribeSse, subscribeWs, type LiveSubscription } from '../support/subscriptions.ts';
@@ -37,7 +41,7 @@ describe.each([
     await vi.waitFor(() => expect(subscribers()).toBe(before + 1));
 
     // The applicant opens the sandbox page (In Progress), then finishes (In Review): two webhooks.
-    const page = await fetch(`${gw.sandbox!.url}${new URL((await gw.services.didit.getDecision(id)).session_url!).pathname}`);
+    const page = await fetch(`${gw.sandbox!.url}${new URL((await gw.services.didit.getDecision(id)).sessionUrl!).pathname}`);
     expect(page.status).toBe(200);
     const [first] = await sub.next(1);
     expect(first!.data!.sessionStatusChanged).toMatchObject({ sessionId: id, status: 'IN_PROGRESS', session: { status: 'IN_PROGRESS' } });
@@ -104,4 +108,33 @@ it('ends open subscriptions cleanly when the gateway closes', async () => {
   await vi.waitFor(() => expect(own.services.events.subscriberCount()).toBe(2));
   await own.close(5_000);
   await vi.waitFor(() => expect(sse.ended() && ws.ended()).toBe(true));
+});
+
+describe('sessionStatusChanged with Redis', () => {
+  it('never sends a session’s status twice in a row, even when a Redis restarted empty takes it as news again', async () => {
+    const port = await freePort();
+    const redis = await startRedis(port);
+    const url = `redis://127.0.0.1:${port}`;
+    const admin = new Redis(url);
+    const fleet = await startTestGateway({ REDIS_URL: url, DECISION_CACHE_KEY: randomBytes(32).toString('base64') });
+    try {
+      const id = randomUUID();
+      const sub = subscribeSse(fleet.url, await fleet.token('office', ['reviewer']), 'subscription($id: ID!) { sessionStatusChanged(sessionId: $id) { status } }', { id });
+      await sub.opened;
+      const at = Math.floor(Date.now() / 1000);
+      expect(await fleet.services.events.record({ sessionId: id, status: 'Approved', timestamp: at })).toBe(true);
+      // What was announced is gone (a restart without persistence): a revalidation read finding
+      // Approved is news to Redis once more, and goes into the stream a second time.
+      await admin.del(...(await admin.keys('*webhook-seen:*')));
+      expect(await fleet.services.events.record({ sessionId: id, status: 'Approved', timestamp: at, observed: true })).toBe(true);
+      expect(await fleet.services.events.record({ sessionId: id, status: 'Declined', timestamp: at + 1 })).toBe(true);
+      const results = await sub.next(2);
+      expect(results.map((r) => r.data?.sessionStatusChanged?.status)).toEqual(['APPROVED', 'DECLINED']);
+      await sub.close();
+    } finally {
+      await fleet.close();
+      admin.disconnect();
+      redis.kill('SIGKILL');
+    }
+  });
 });

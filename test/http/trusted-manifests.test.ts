@@ -10,9 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config.ts';
+import { ConfigError } from '../../src/config/env.ts';
 import { startGateway } from '../../src/gateway.ts';
 import { codes, startTestGateway, type TestGateway } from '../support/gateway.ts';
+import { testAuditEnv } from '../support/postgres.ts';
 
 const OWN_MANIFEST = fileURLToPath(new URL('../../src/generated/persisted-documents.json', import.meta.url));
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -71,7 +73,7 @@ describe('with the repository manifest and a client project manifest', () => {
 });
 
 describe('a bad manifest list', () => {
-  const env = (manifests: string) => ({ PORT: '0', SANDBOX_PORT: '0', HOST: '127.0.0.1', AUTH_JWT_SECRET: 'x'.repeat(40), TRUSTED_DOCUMENTS: 'true', TRUSTED_DOCUMENTS_MANIFESTS: manifests });
+  const env = (manifests: string) => ({ PORT: '0', SANDBOX_PORT: '0', HOST: '127.0.0.1', AUTH_JWT_SECRET: 'x'.repeat(40), TRUSTED_DOCUMENTS: 'true', TRUSTED_DOCUMENTS_MANIFESTS: manifests, ...testAuditEnv() });
 
   it('is refused by the configuration when it cannot apply', () => {
     expect(() => loadConfig({ TRUSTED_DOCUMENTS_MANIFESTS: OWN_MANIFEST })).toThrow(new ConfigError('TRUSTED_DOCUMENTS_MANIFESTS', 'is set but TRUSTED_DOCUMENTS is not true: the manifests would not be used'));

@@ -72,7 +72,7 @@ describe('Didit v3 through the gateway, against the sandbox', () => {
     const reviewed = await gw.post(reviewer, 'mutation ($id: ID!) { addSessionReview(input: { sessionId: $id, status: APPROVED, comment: "ok" }) { session { status decision { reviews { newStatus comment activityType } } } } }', { id: session.id });
     expect(reviewed.errors).toBeUndefined();
     expect(reviewed.data!.addSessionReview.session.status).toBe('APPROVED');
-    expect(reviewed.data!.addSessionReview.session.decision.reviews[0]).toMatchObject({ newStatus: 'APPROVED', comment: 'ok\n(reviewer: office)' });
+    expect(reviewed.data!.addSessionReview.session.decision.reviews[0]).toMatchObject({ newStatus: 'APPROVED', comment: 'ok' });
   });
 
   it('refuses v1-only input in v3 mode, and what applicants may not choose', async () => {
@@ -91,16 +91,28 @@ describe('Didit v3 through the gateway, against the sandbox', () => {
     await finish(session.id, 'Declined');
     await vi.waitFor(async () => expect((await gw.post(reviewer, 'query ($id: ID!) { session(id: $id) { status } }', { id: session.id })).data!.session.status).toBe('DECLINED'));
     const queue = subscribeWs(gw.url, reviewer, 'subscription { reviewQueue(statuses: [RESUBMITTED, APPROVED]) { sessionId status resubmittedSteps { nodeId feature reason } } }', {});
-    await queue.opened;
+    const own = subscribeWs(gw.url, applicant, 'subscription ($id: ID!) { sessionStatusChanged(sessionId: $id) { status resubmittedSteps { nodeId feature reason } } }', { id: session.id });
+    await Promise.all([queue.opened, own.opened]);
     const resubmitted = await gw.post(
       reviewer,
-      'mutation ($id: ID!) { resubmitSession(input: { sessionId: $id, steps: [{ nodeId: "feature_ocr", feature: "OCR" }], comment: "Blurred photo" }) { session { status url } } }',
+      'mutation ($id: ID!) { resubmitSession(input: { sessionId: $id, steps: [{ nodeId: "feature_ocr", feature: "OCR" }, { nodeId: "feature_aml", feature: "AML" }], comment: "Blurred photo" }) { session { status url } } }',
       { id: session.id },
     );
     expect(resubmitted.errors).toBeUndefined();
     expect(resubmitted.data!.resubmitSession.session).toEqual({ status: 'RESUBMITTED', url: session.url });
     const [event] = await queue.next(1);
-    expect(event!.data!.reviewQueue).toEqual({ sessionId: session.id, status: 'RESUBMITTED', resubmittedSteps: [{ nodeId: 'feature_ocr', feature: 'OCR', reason: 'Blurred photo' }] });
+    expect(event!.data!.reviewQueue).toEqual({
+      sessionId: session.id,
+      status: 'RESUBMITTED',
+      resubmittedSteps: [
+        { nodeId: 'feature_ocr', feature: 'OCR', reason: 'Blurred photo' },
+        { nodeId: 'feature_aml', feature: 'AML', reason: 'Blurred photo' },
+      ],
+    });
+    // The applicant hears only the step they can redo: nothing tells them they were screened.
+    const [mine] = await own.next(1);
+    expect(mine!.data!.sessionStatusChanged).toEqual({ status: 'RESUBMITTED', resubmittedSteps: [{ nodeId: 'feature_ocr', feature: 'OCR', reason: 'Blurred photo' }] });
+    await own.close();
     expect((await fetch(session.url.replace(/^https?:\/\/[^/]+/, gw.sandbox!.url))).status).toBe(200);
     await finish(session.id, 'Approved');
     const [, approved] = await queue.next(2);

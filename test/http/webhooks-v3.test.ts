@@ -81,5 +81,5 @@ it('answers 200 to event types it does not use, and a data change drops the cach
 
 it('refuses a delivery stamped ahead of our clock: every real change after it would look older', async () => {
   const ahead = envelope({ timestamp: now() + 3600 });
-  expect(await send(ahead, { 'x-signature': signWebhookBody(JSON.stringify(ahead), SECRET) })).toBe(400);
+  expect(await send(ahead, { 'x-signature': signWebhookBody(JSON.stringify(ahead), SECRET) })).toBe(401);
 });

@@ -107,6 +107,24 @@ describe('webhook signatures', () => {
     expect(await publishedBeforeMarker()).toEqual([]);
   });
 
+  it.each([
+    ['signed ten minutes ago, sent again with a fresh X-Timestamp (a replay)', -600],
+    ['signed just over five minutes ago', -302],
+    ['signed two minutes ahead of our clock', 120],
+  ])('refuses a delivery %s: 401 and nothing published', async (_name, offset) => {
+    const raw = JSON.stringify(delivery({ timestamp: now() + offset }));
+    expect(await send(raw, signed(raw))).toBe(401);
+    expect(await publishedBeforeMarker()).toEqual([]);
+  });
+
+  it('accepts a delivery signed four minutes ago, or a little ahead of our clock', async () => {
+    for (const offset of [-240, 30]) {
+      const raw = JSON.stringify(delivery({ timestamp: now() + offset }));
+      expect(await send(raw, signed(raw))).toBe(200);
+    }
+    expect(await publishedBeforeMarker()).toHaveLength(2);
+  });
+
   it('answers 400 to a verified body without the fields it needs', async () => {
     const raw = JSON.stringify({ session_id: '../etc', status: 'Approved', timestamp: now() });
     expect(await send(raw, signed(raw))).toBe(400);
@@ -141,14 +159,23 @@ describe('webhook idempotency and order', () => {
     expect((await publishedBeforeMarker()).map((e) => e.status)).toEqual(['Approved', 'Declined']);
   });
 
-  it('never lets an earlier stage replace a final status, even stamped seconds later', async () => {
+  it('takes every move stamped later, reversals included, and drops only what is older than the newest seen', async () => {
     const id = '8f1b7c2a-9d4e-4f5a-8b6c-7d8e9f0a1b2c';
-    const approved = JSON.stringify(delivery({ session_id: id, status: 'Approved', timestamp: now() - 10 }));
-    const inProgress = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: now() }));
-    const resubmitted = JSON.stringify(delivery({ session_id: id, status: 'Resubmitted', timestamp: now() }));
-    const again = JSON.stringify(delivery({ session_id: id, status: 'In Progress', timestamp: now() + 1 }));
-    for (const raw of [approved, inProgress, resubmitted, again]) expect(await send(raw, signed(raw))).toBe(200);
-    expect((await publishedBeforeMarker()).map((e) => e.status)).toEqual(['Approved', 'Resubmitted', 'In Progress']);
+    const t = now() - 60;
+    const sent = [
+      ['Approved', t],
+      ['In Review', t + 10], // ongoing AML monitoring
+      ['Declined', t + 20],
+      ['Approved', t + 30], // a console review
+      ['In Review', t + 5], // a retry of an older delivery
+      ['Kyc Expired', t + 40],
+      ['Declined', t + 50],
+    ] as const;
+    for (const [status, timestamp] of sent) {
+      const raw = JSON.stringify(delivery({ session_id: id, status, timestamp }));
+      expect(await send(raw, signed(raw))).toBe(200);
+    }
+    expect((await publishedBeforeMarker()).map((e) => e.status)).toEqual(['Approved', 'In Review', 'Declined', 'Approved', 'Kyc Expired', 'Declined']);
   });
 
   it("drops the decision cache's copy of the session", async () => {

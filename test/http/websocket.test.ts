@@ -114,7 +114,7 @@ describe('authentication at connection_init', () => {
     await client.dispose();
   });
 
-  it('ends the socket with 4401 when the token expires, and its subscriptions with it', async () => {
+  it('ends the socket with 4401 when the token expires, and its subscriptions with it', { timeout: 15_000 }, async () => {
     const expiresAt = Math.floor(Date.now() / 1000) + 2;
     const token = await new SignJWT({ roles: [] }).setProtectedHeader({ alg: 'HS256' }).setSubject('ws-owner').setExpirationTime(expiresAt).sign(new TextEncoder().encode(TEST_JWT_SECRET));
     const id = await newSession(owner);
@@ -136,4 +136,41 @@ it('a frame over the size limit closes that socket (1009), logged through pino o
   socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${owner}`, pad: 'x'.repeat(200_000) } }));
   expect(await closed).toBe(1009);
   await vi.waitFor(() => expect(gw.logs.text).toContain('websocket connection error'));
+});
+
+describe('sockets per caller (MAX_SOCKETS_PER_CALLER)', () => {
+  /** A raw socket past connection_init: resolves with the server's ack, or the close code. */
+  async function open(token: string) {
+    const socket = new WebSocket(`${gw.url.replace(/^http/, 'ws')}/graphql`, 'graphql-transport-ws');
+    await new Promise((resolve) => socket.once('open', resolve));
+    const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+    const answer = new Promise<'ack' | number>((resolve) => {
+      socket.once('message', (data) => resolve(JSON.parse(String(data)).type === 'connection_ack' ? 'ack' : -1));
+      void closed.then(resolve);
+    });
+    socket.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
+    return { socket, answer: await answer, closed };
+  }
+
+  it('refuses a caller a socket past the cap with 1013 (try again later), and takes it back on close', async () => {
+    const hoarder = await gw.token('socket-hoarder');
+    const held = [];
+    for (let i = 0; i < 20; i++) held.push(await open(hoarder));
+    expect(held.map((s) => s.answer)).toEqual(Array(20).fill('ack'));
+    const refused = await open(hoarder);
+    expect(refused.answer).toBe(1013);
+    // Another caller is not affected.
+    const other = await open(await gw.token('someone-else'));
+    expect(other.answer).toBe('ack');
+    other.socket.close();
+    // A socket given back makes room.
+    held[0]!.socket.close();
+    await held[0]!.closed;
+    await vi.waitFor(async () => {
+      const again = await open(hoarder);
+      expect(again.answer).toBe('ack');
+      held.push(again);
+    });
+    for (const { socket } of held) socket.close();
+  });
 });

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Decision } from '../../src/didit/types.ts';
+import type { Decision } from '../../src/sandbox/wire.ts';
 import { escapeHtml } from '../../src/sandbox/page.ts';
 import { api, completeSession, createSession, getToken, startSandbox } from '../support/sandbox.ts';
 

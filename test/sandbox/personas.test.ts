@@ -1,7 +1,7 @@
 /** Generated verification data: deterministic per session, plausible, consistent with the outcome. */
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { FINAL_STATUSES } from '../../src/didit/types.ts';
+import { FINAL_STATUSES } from '../../src/sandbox/wire.ts';
 import { PERSONAS } from '../../src/sandbox/persona-data.ts';
 import { buildVerification, isoTimestamp, KycOverrideError, parseKycOverrides, personaFor } from '../../src/sandbox/personas.ts';
 import { seedDecision } from '../support/sandbox.ts';

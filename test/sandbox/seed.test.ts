@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { isSessionId } from '../../src/didit/session-id.ts';
-import type { Decision, TokenResponse } from '../../src/didit/types.ts';
+import type { Decision, TokenResponse } from '../../src/sandbox/wire.ts';
 import {
   api,
   completeSession,

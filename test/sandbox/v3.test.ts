@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Decision } from '../../src/didit/types.ts';
+import type { Decision } from '../../src/sandbox/wire.ts';
 import { createDiditV3Client } from '../../src/didit/v3.ts';
 import { personaFor } from '../../src/sandbox/personas.ts';
 import { FULL_WORKFLOW_ID, KYC_AML_WORKFLOW_ID, KYC_BASIC_WORKFLOW_ID } from '../../src/sandbox/server.ts';
@@ -778,22 +778,22 @@ describe('the gateway\'s own v3 client', () => {
     const client = createDiditV3Client({ apiKey: API_KEY, apiUrl: url, defaultWorkflowId: KYC_AML_WORKFLOW_ID, maxRetries: 0 });
     try {
       const created = await client.createSession({ vendorData: 'gw-1', callback: 'https://example.com/cb', metadata: { a: 1 }, contactDetails: { email: 'x@example.com' } });
-      expect(created).toMatchObject({ workflow_id: KYC_AML_WORKFLOW_ID, status: 'Not Started', metadata: { a: 1 } });
-      await control(url, created.session_id, 'complete', { status: 'In Review' });
-      const decision = await client.getDecision(created.session_id);
-      expect(decision).toMatchObject({ status: 'In Review', features: 'OCR + FACE + AML' });
-      expect(decision.kyc?.document_number).toBe(personaFor(created.session_id).kyc.document_number);
-      expect(decision.face?.face_match_similarity).toEqual(expect.any(Number));
-      expect(decision.location?.document_location).toEqual(expect.objectContaining({ latitude: expect.any(Number) }));
-      expect(decision.v3?.aml_screenings?.[0]?.node_id).toBe('feature_aml');
-      await client.updateStatus(created.session_id, { status: 'Approved', comment: 'ok' });
+      expect(created).toMatchObject({ workflowId: KYC_AML_WORKFLOW_ID, status: 'Not Started', metadata: { a: 1 } });
+      await control(url, created.id, 'complete', { status: 'In Review' });
+      const decision = await client.getDecision(created.id);
+      expect(decision).toMatchObject({ status: 'In Review', features: ['OCR', 'FACE', 'AML'] });
+      expect(decision.kyc?.documentNumber).toBe(personaFor(created.id).kyc.document_number);
+      expect(decision.face?.faceMatchSimilarity).toEqual(expect.any(Number));
+      expect(decision.location?.documentLocation).toEqual(expect.objectContaining({ latitude: expect.any(Number) }));
+      expect(decision.amlScreenings?.[0]?.nodeId).toBe('feature_aml');
+      await client.updateStatus(created.id, { status: 'Approved', comment: 'ok' });
       // The same status again is a no-op upstream, so the client sees success too.
-      await client.updateStatus(created.session_id, { status: 'Approved' });
-      const pdf = await client.streamPdf(created.session_id);
+      await client.updateStatus(created.id, { status: 'Approved' });
+      const pdf = await client.streamPdf(created.id);
       expect(pdf.contentType).toBe('application/pdf');
       pdf.body.resume();
-      await client.updateStatus(created.session_id, { status: 'Resubmitted', nodesToResubmit: [{ node_id: 'feature_liveness', feature: 'LIVENESS' }] });
-      expect((await client.getDecision(created.session_id)).v3?.liveness_checks?.[0]?.status).toBe('Not Finished');
+      await client.updateStatus(created.id, { status: 'Resubmitted', nodesToResubmit: [{ node_id: 'feature_liveness', feature: 'LIVENESS' }] });
+      expect((await client.getDecision(created.id)).livenessChecks?.[0]?.status).toBe('Not Finished');
     } finally {
       await client.close();
     }

@@ -8,7 +8,7 @@ import {
   signWebhookBody,
   signWebhookCanonical,
 } from '../../src/didit/webhook-signature.ts';
-import type { WebhookBody } from '../../src/didit/types.ts';
+import type { WebhookBody } from '../../src/sandbox/wire.ts';
 import type { SandboxLogger } from '../../src/sandbox/server.ts';
 import { api, completeSession, createSession, getToken, startReceiver, startSandbox } from '../support/sandbox.ts';
 

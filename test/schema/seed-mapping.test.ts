@@ -7,6 +7,7 @@ import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fa
 import { CapturedLogs, TEST_JWT_SECRET } from '../support/gateway.ts';
 import { GraphQLClient } from 'graphql-request';
 import { SignJWT } from 'jose';
+import { testAuditEnv } from '../support/postgres.ts';
 
 const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8'));
 const seed = fixture('seed-decision.json');
@@ -26,6 +27,7 @@ beforeAll(async () => {
   const config = loadConfig({
     PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', AUTH_JWT_SECRET: TEST_JWT_SECRET,
     DIDIT_CLIENT_ID: 'client', DIDIT_CLIENT_SECRET: 'secret', DIDIT_AUTH_URL: upstream.url, DIDIT_API_URL: upstream.url,
+    ...testAuditEnv(),
   });
   gateway = await startGateway(config, { logDestination: logs });
 });

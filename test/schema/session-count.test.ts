@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
 import { parse } from 'graphql';
 import { describe, expect, it } from 'vitest';
-import { upstreamSessions } from '../../src/core/session-count.ts';
+import { sessionsAtMost, upstreamSessions } from '../../src/schema/session-count.ts';
 import { schema } from '../../src/schema/index.ts';
 
 const count = (query: string, variables?: Record<string, unknown>, operationName?: string) =>
@@ -49,5 +50,33 @@ describe('the distinct sessions an operation may read, from the schema alone', (
   it('leaves invalid operations and variables to execution, which refuses them before any call', () => {
     expect(count(`query($i: [ID!]!) { sessions(ids: $i) { id } }`, {})).toBeUndefined();
     expect(count(`query A { __typename } query B { __typename }`)).toBeUndefined();
+  });
+
+  it('bounds from the document alone what the variables can make it read (property)', () => {
+    const ids = [a, b, c, 'not-a-uuid'];
+    const field = fc.oneof(
+      fc.record({ kind: fc.constant('one' as const), id: fc.constantFrom(...ids), variable: fc.boolean() }),
+      fc.record({ kind: fc.constant('many' as const), ids: fc.array(fc.constantFrom(...ids), { maxLength: 4 }) }),
+    );
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 6 }), fc.boolean(), (fields, inFragment) => {
+        const variables: Record<string, unknown> = {};
+        const selections = fields.map((f, i) => {
+          if (f.kind === 'many') return `f${i}: sessions(ids: ${JSON.stringify(f.ids)}) { id }`;
+          if (!f.variable) return `f${i}: session(id: "${f.id}") { id }`;
+          variables[`v${i}`] = f.id;
+          return `f${i}: session(id: $v${i}) { id }`;
+        });
+        const definitions = Object.keys(variables).map((name) => `$${name}: ID!`);
+        const head = `query Q${definitions.length ? `(${definitions.join(', ')})` : ''}`;
+        const query = inFragment ? `${head} { ...F } fragment F on Query { __typename ${selections.join(' ')} }` : `${head} { __typename ${selections.join(' ')} }`;
+        const document = parse(query);
+        const most = sessionsAtMost(schema, document, 'Q');
+        const counted = upstreamSessions(schema, document, 'Q', variables)!.size;
+        expect(counted).toBeLessThanOrEqual(most);
+        if (fields.every((f) => f.kind === 'one')) expect(most).toBe(fields.length);
+        else expect(most).toBe(Infinity);
+      }),
+    );
   });
 });

@@ -5,6 +5,7 @@ import { ClientError, GraphQLClient } from 'graphql-request';
 import { SignJWT } from 'jose';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway, type StartOptions } from '../../src/gateway.ts';
+import { testAuditEnv } from './postgres.ts';
 
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256!';
 
@@ -56,6 +57,12 @@ export async function startTestGateway(env: Record<string, string> = {}, options
     // Tests read far faster than Didit allows; pacing has tests of its own.
     DIDIT_DECISIONS_PER_MINUTE: '1000000',
     DIDIT_PDFS_PER_MINUTE: '1000000',
+    // Sandbox mode speaks v3 by default; these tests speak v1 unless they ask for v3 (v3 has tests of its own).
+    SANDBOX_API_VERSION: 'v1',
+    // The audit trail in the run's PostgreSQL database.
+    ...testAuditEnv(),
+    // Production needs METRICS_TOKEN or METRICS_PORT; tests that do not test metrics take a token.
+    ...(env.NODE_ENV === 'production' && !env.METRICS_PORT && { METRICS_TOKEN: 'test-metrics-token-0123456789' }),
     ...env,
   });
   const config = simulatedProduction

@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import ts from 'typescript';
 
 export const README = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+/** The client teams' guide the README points to, whose code blocks are checked like the README's. */
+const TYPED_CLIENTS = readFileSync(new URL('../../docs/typed-clients.md', import.meta.url), 'utf8');
 
-/** The README's fenced code blocks of one language, in order. */
+/** The fenced code blocks of one language in the README and the typed-client guide, in order. */
 export function readmeBlocks(language: string): string[] {
-  return [...README.matchAll(new RegExp('```' + language + '\\n([\\s\\S]*?)\\n```', 'g'))].map((match) => match[1]!);
+  return [...`${README}\n${TYPED_CLIENTS}`.matchAll(new RegExp('```' + language + '\\n([\\s\\S]*?)\\n```', 'g'))].map((match) => match[1]!);
 }
 
 /** The one `ts` block of the README containing `marker`. */

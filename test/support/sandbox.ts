@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { onTestFinished } from 'vitest';
-import type { CreateSessionResponse, Decision, TokenResponse } from '../../src/didit/types.ts';
+import type { CreateSessionResponse, Decision, TokenResponse } from '../../src/sandbox/wire.ts';
 import { personaFor } from '../../src/sandbox/personas.ts';
 import { createSandbox, type Sandbox, type SandboxOptions } from '../../src/sandbox/server.ts';
 

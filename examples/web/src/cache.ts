@@ -21,6 +21,11 @@ export const keys = {
   SessionConnection: embedded,
   SessionEdge: embedded,
   PageInfo: embedded,
+  // The audit trail's pages and check (an AuditEvent has an id).
+  AuditEventConnection: embedded,
+  AuditEventEdge: embedded,
+  AuditPageInfo: embedded,
+  AuditIntegrity: embedded,
   // Parts of a decision.
   Kyc: embedded,
   Face: embedded,

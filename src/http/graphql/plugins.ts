@@ -1,50 +1,17 @@
 /**
  * The gateway's own envelop plugins, used by the Yoga server (`yoga.ts`) and, through it, by the
- * JSON fast path and the WebSocket server.
+ * JSON fast path and the WebSocket server. The fast path's own hooks are in `fast-path/hooks.ts`.
  */
-import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult, type OperationTypeNode } from 'graphql';
+import { GraphQLError, getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import { isAsyncIterable, type Plugin } from 'graphql-yoga';
 import type { Logger } from 'pino';
 import type { GatewayContext } from '../../core/context.ts';
 import type { Metrics } from '../../core/metrics.ts';
 import type { RateLimit } from '../../core/rate-limit.ts';
-import { upstreamSessions } from '../../core/session-count.ts';
+import { sessionsAtMost, upstreamSessions } from '../../schema/session-count.ts';
+import { RateLimited } from '../../core/errors.ts';
 import { DiditRateLimitedError } from '../../didit/errors.ts';
-
-/** Set on the context of operations the fast path runs: what ran, once it runs. */
-export const FAST_PATH = Symbol('json fast path');
-export interface Ran {
-  /** Execution has begun (a failure from here on must not hand the request over). */
-  started?: boolean;
-  type?: OperationTypeNode;
-  name?: string;
-}
-/** What the log says of an error masked for the client. */
-export const UNEXPECTED = 'unexpected error while executing an operation';
-/** What a subscription started by the fast path returns instead of starting. */
-export const HAND_OVER: ExecutionResult = Object.freeze({});
-
-/**
- * Must be the first of the gateway's plugins. Subscriptions are Yoga's to stream (SSE) or refuse
- * (406): one reaching the fast path stops before any other plugin's hook or resolver runs, and
- * the request goes to Yoga. Other operations say what they are (the answer cache keeps queries).
- */
-export function useFastPathHooks(): Plugin {
-  const ranOf = (context: unknown) => (context as Record<symbol, Ran | undefined>)[FAST_PATH];
-  return {
-    onSubscribe({ args, setResultAndStopExecution }) {
-      if (ranOf(args.contextValue)) setResultAndStopExecution(HAND_OVER);
-    },
-    onExecute({ args }) {
-      const ran = ranOf(args.contextValue);
-      if (!ran) return;
-      ran.started = true;
-      const operation = getOperationAST(args.document, args.operationName);
-      ran.type = operation?.operation;
-      ran.name = operation?.name?.value;
-    },
-  };
-}
+import { clientCode, fromGateway } from '../errors.ts';
 
 /**
  * graphql-js reports a variable that a scalar or enum refuses without a code; the contract says
@@ -118,9 +85,11 @@ function withHttpStatus(error: GraphQLError, status: number): GraphQLError {
 
 /** Stops an operation before it runs, over every transport (Yoga, the JSON fast path, WebSocket). */
 function refuseBeforeExecution(check: (args: ExecutionArgs) => GraphQLError | null | Promise<GraphQLError | null>): Plugin {
-  const stop = async (args: ExecutionArgs, setResultAndStopExecution: (result: ExecutionResult) => void) => {
-    const error = await check(args);
-    if (error) setResultAndStopExecution({ errors: [error] });
+  // Synchronous when the check is: envelop then runs the next hook at once, not a promise later.
+  const stop = (args: ExecutionArgs, setResultAndStopExecution: (result: ExecutionResult) => void): Promise<void> | void => {
+    const refuse = (error: GraphQLError | null) => void (error && setResultAndStopExecution({ errors: [error] }));
+    const error = check(args);
+    return error instanceof Promise ? error.then(refuse) : refuse(error);
   };
   return {
     onExecute: ({ args, setResultAndStopExecution }) => stop(args, setResultAndStopExecution),
@@ -132,8 +101,8 @@ function refuseBeforeExecution(check: (args: ExecutionArgs) => GraphQLError | nu
 export function useCallerRateLimit(limit: RateLimit): Plugin {
   return refuseBeforeExecution(async (args) => {
     const context = args.contextValue as GatewayContext & { req?: { socket?: { remoteAddress?: string } } };
-    const error = await limit.take(context.caller, context.req?.socket?.remoteAddress);
-    return error && withHttpStatus(error, 429);
+    const refused = await limit.take(context.caller, context.req?.socket?.remoteAddress);
+    return refused && withHttpStatus(fromGateway(refused), 429);
   });
 }
 
@@ -143,6 +112,8 @@ export function useCallerRateLimit(limit: RateLimit): Plugin {
  */
 export function useUpstreamSessionCap(max: number): Plugin {
   return refuseBeforeExecution((args) => {
+    // Most documents (one session(id:) field) are within the cap whatever their variables: not coerced twice.
+    if (sessionsAtMost(args.schema, args.document, args.operationName) <= max) return null;
     const ids = upstreamSessions(args.schema, args.document, args.operationName, args.variableValues);
     if (!ids || ids.size <= max) return null;
     const error = new GraphQLError(
@@ -175,7 +146,7 @@ export function useRetryAfterHeader(): Plugin {
 /** Seconds a RATE_LIMITED error asks to wait, before masking (graphql-jit's errors may lack extensions). */
 function retryAfterOf(error: GraphQLError): number {
   const original = error.originalError;
-  if (original instanceof DiditRateLimitedError) return original.retryAfter;
+  if (original instanceof DiditRateLimitedError || original instanceof RateLimited) return original.retryAfter;
   const extensions = original instanceof GraphQLError ? original.extensions : error.extensions;
   return extensions?.code === 'RATE_LIMITED' && typeof extensions.retryAfter === 'number' ? extensions.retryAfter : 0;
 }
@@ -193,10 +164,10 @@ export function useOperationObserver(log: Logger, metrics: Metrics): Plugin {
       return {
         onExecuteDone({ result }) {
           const seconds = (performance.now() - started) / 1000;
-          const errors = isAsyncIterable(result) ? [] : (result.errors ?? []).map((e) => String(e.extensions?.code ?? 'INTERNAL_SERVER_ERROR'));
+          const errors = isAsyncIterable(result) ? [] : (result.errors ?? []).map(clientCode);
           const name = operation?.name?.value;
           const type = operation?.operation ?? 'unknown';
-          metrics.operation(name, type, seconds, errors);
+          metrics.operation(name, type, seconds, errors, Boolean((args.contextValue as Partial<GatewayContext>).caller));
           if (log.isLevelEnabled('debug')) {
             log.debug({ operation: name ?? 'anonymous', type, durationMs: Math.round(seconds * 1000), errors }, 'graphql operation');
           }

@@ -5,8 +5,7 @@ import { isAsyncIterable, type Plugin, type YogaServerInstance } from 'graphql-y
 import type { Logger } from 'pino';
 import type { Caller } from '../../core/access.ts';
 import type { Authenticate } from '../../core/auth.ts';
-import { toClientError } from '../../core/client-errors.ts';
-import { UNEXPECTED } from './plugins.ts';
+import { UNEXPECTED, toClientError } from '../errors.ts';
 import type { GatewayContext } from '../../core/context.ts';
 
 /** GraphQL over SSE as graphql-sse's client speaks it, in both of its modes. */
@@ -49,9 +48,9 @@ export function useGraphqlSseStreams({ authenticate, log }: { authenticate: Auth
   let handler: (request: Request) => Promise<Response>;
 
   /** graphql-sse's own answer shape, [body, init], as a GraphQL error body with a code. */
-  const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+  const refuse = (status: number, code: string, message: string, headers: Record<string, string> = {}, extensions: Record<string, unknown> = {}) =>
     [
-      JSON.stringify({ errors: [{ message, extensions: { code } }] }),
+      JSON.stringify({ errors: [{ message, extensions: { code, ...extensions } }] }),
       { status, statusText: code, headers: { 'content-type': 'application/json; charset=utf-8', ...headers } },
     ] as const;
   const masked = (error: unknown) => toClientError(error, (original) => log.error({ err: original }, UNEXPECTED));
@@ -76,7 +75,8 @@ export function useGraphqlSseStreams({ authenticate, log }: { authenticate: Auth
             if (req.method === 'PUT') {
               // The token is ours to make, whatever the request names.
               if ([...streams.values()].filter((s) => s.owner === owner).length >= MAX_STREAMS_PER_CALLER) {
-                return refuse(429, 'RATE_LIMITED', `At most ${MAX_STREAMS_PER_CALLER} streams per caller`, { 'retry-after': String(RESERVATION_MS / 1000) });
+                const retryAfter = RESERVATION_MS / 1000;
+                return refuse(429, 'RATE_LIMITED', `At most ${MAX_STREAMS_PER_CALLER} streams per caller`, { 'retry-after': String(retryAfter) }, { retryAfter, limit: 'caller' });
               }
               const token = randomUUID();
               const expiry = setTimeout(() => forget(token), RESERVATION_MS);

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parse } from 'graphql';
-import { ConfigError } from '../../config.ts';
+import { Kind, parse } from 'graphql';
+import { ConfigError } from '../../config/env.ts';
 
 const VARIABLE = 'TRUSTED_DOCUMENTS_MANIFESTS';
 const HASH = /^(?:sha256:)?([0-9a-f]{64})$/i;
@@ -47,4 +47,15 @@ export function loadTrustedDocuments(paths: string[], variable = VARIABLE): Map<
     }
   });
   return documents;
+}
+
+/** The names of the operations in `documents` (trusted ones: each may be a metrics label). */
+export function operationNames(documents: Iterable<string>): Set<string> {
+  const names = new Set<string>();
+  for (const document of documents) {
+    for (const definition of parse(document).definitions) {
+      if (definition.kind === Kind.OPERATION_DEFINITION && definition.name) names.add(definition.name.value);
+    }
+  }
+  return names;
 }

@@ -9,19 +9,20 @@ import { schema } from '../../schema/index.ts';
 import type { Caller } from '../../core/access.ts';
 import type { Authenticate } from '../../core/auth.ts';
 import { createContext, type GatewayContext, type Services } from '../../core/context.ts';
-import { toClientError } from '../../core/client-errors.ts';
+import { UNEXPECTED, toClientError } from '../errors.ts';
 import {
-  UNEXPECTED,
   useCallerRateLimit,
   useCsrfPrevention,
-  useFastPathHooks,
   useNoSuggestions,
   useOperationObserver,
   useRetryAfterHeader,
   useUpstreamSessionCap,
   useVariableErrorCodes,
 } from './plugins.ts';
+import { sessionReadsOf, useFastPathHooks } from './fast-path/hooks.ts';
 import { useGraphqlSseStreams } from './sse-stream.ts';
+import { useTracing } from './tracing.ts';
+import { tracingOn } from '../../lib/tracing.ts';
 import { normalizeHash } from './trusted-documents.ts';
 
 export interface YogaServerOptions {
@@ -49,7 +50,7 @@ export function corsOptions(config: Config): CORSOptions | false {
   return config.corsOrigins.length ? { origin: config.corsOrigins, credentials: false } : false;
 }
 
-/** Builds the GraphQL endpoint; it never listens (see `http.ts` and `index.ts`). */
+/** Builds the GraphQL endpoint; it never listens (see `http/handler.ts` and `gateway.ts`). */
 export async function createYogaServer(options: YogaServerOptions): Promise<YogaServer> {
   const { services, authenticate } = options;
   const { config, log } = services;
@@ -96,6 +97,7 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     useGraphqlSseStreams({ authenticate, log }),
     ...(options.plugins ?? []),
   ];
+  if (tracingOn()) plugins.push(useTracing());
   // A validation rule, so every path to execution (Yoga, the JSON fast path, WebSocket) has it.
   if (config.production) {
     plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) }, useNoSuggestions());
@@ -130,7 +132,7 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     landingPage: false,
     batching: false,
     cors: corsOptions(config),
-    // http.ts already refuses a body without Content-Length or over the cap; Yoga's own limit
+    // http/handler.ts already refuses a body without Content-Length or over the cap; Yoga's own limit
     // would wrap every body in a stream with an AbortController (6 % of CPU when measured).
     maxRequestBodySize: false,
     logging: false,
@@ -143,7 +145,12 @@ export async function createYogaServer(options: YogaServerOptions): Promise<Yoga
     },
     // Over HTTP the token is a header. The JSON fast path and WebSocket (which verifies it once,
     // at connection_init) hand over the caller they have already verified.
-    context: async ({ request, caller }: { request?: Request; caller?: Caller | null }) =>
-      createContext(services, caller !== undefined ? caller : await authenticate(request?.headers.get('authorization'))),
+    context: async (initial: { request?: Request; caller?: Caller | null }) =>
+      createContext(
+        services,
+        initial.caller !== undefined ? initial.caller : await authenticate(initial.request?.headers.get('authorization')),
+        sessionReadsOf(initial),
+        initial.request?.headers.get('x-request-id'),
+      ),
   });
 }
