@@ -39,9 +39,13 @@ it('survives faults, restarts and an attack: every status event once, no unhandl
   // when two of four new sessions failed on injected faults.)
   expect(normalReads.total).toBeGreaterThanOrEqual(5);
   // At most 1 % refused or failed, rounded up: one stray in a short run whose 20 s hold a Redis and
-  // a Didit restart (`npm run soak` reports the rate against its 99.9 % target over minutes).
-  expect(normalReads.total - normalReads.ok - normalReads.outageNeverSeen).toBeLessThanOrEqual(Math.ceil(normalReads.total / 100));
-  expect(normalReads.whileUp).toBeLessThanOrEqual(Math.ceil(normalReads.total / 200));
+  // a Didit restart (`npm run soak` reports the rate against its 99.9 % target over minutes). Reads
+  // refused while Redis was away are left out: each instance then counts alone against its share
+  // of Didit's limit, its own calls of the last minute included (the rule that keeps a fleet that
+  // cannot count together under Didit's limit), and one that had made more than its share waits.
+  const refused = normalReads.total - normalReads.ok - normalReads.outageNeverSeen - normalReads.whileRedisAway;
+  expect(refused).toBeLessThanOrEqual(Math.ceil(normalReads.total / 100));
+  expect(normalReads.whileUp - normalReads.whileRedisAway).toBeLessThanOrEqual(Math.ceil(normalReads.total / 200));
 
   // No 60 s holds more decision requests than Didit allows (the attack alone would send hundreds),
   // and finished sessions are read from Didit at most once per instance while only re-read.
