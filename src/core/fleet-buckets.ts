@@ -16,30 +16,38 @@ const LOGS = `
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local W, STEADY = tonumber(ARGV[1]), tonumber(ARGV[2])
+-- Drops the calls that left the window, oldest first; returns how many are in it.
+local function logCount(key)
+  while true do
+    local x = redis.call('LINDEX', key, 0)
+    if not x or tonumber(x) > now - W then break end
+    redis.call('LPOP', key)
+  end
+  return redis.call('LLEN', key)
+end
 local function logWait(key, limit, keep)
-  local times = redis.call('LRANGE', key, 0, -1)
-  local n, first, at = #times, 1, now
-  while first <= n and tonumber(times[first]) <= now - W do first = first + 1 end
-  if first > 1 then redis.call('LTRIM', key, first - 1, -1) end
+  keep = keep or 0
+  local n, at = logCount(key), now
   local steady = limit * STEADY
-  for i = first, n do
+  -- Only the oldest calls can hold the next one back past the last call (windowWait's break):
+  -- at most these many of them.
+  local oldest = math.min(n, math.ceil(n + 2 + steady * (W + 1) / W - limit + keep))
+  local times = oldest > 0 and redis.call('LRANGE', key, 0, oldest - 1) or {}
+  for i = 1, #times do
     local x = tonumber(times[i])
-    local room = math.floor(limit - 1 - (keep or 0) - (n - i + 1))
+    local room = math.floor(limit - 1 - keep - (n - i + 1))
+    if W * (room + 1) / steady >= W + 1 then break end
     local t = x + W
     if room >= 0 then t = math.floor(x + W - W * (room + 1) / steady) + 1 end
     if t > at then at = t end
   end
-  if n >= first and tonumber(times[n]) > at then at = tonumber(times[n]) end
+  if n > 0 then
+    local last = tonumber(redis.call('LINDEX', key, -1))
+    if last > at then at = last end
+  end
   local held = tonumber(redis.call('GET', key .. ':held') or 0)
   if held > at then at = held end
   return math.ceil(at - now)
-end
-local function logCount(key)
-  local times = redis.call('LRANGE', key, 0, -1)
-  local first = 1
-  while first <= #times and tonumber(times[first]) <= now - W do first = first + 1 end
-  if first > 1 then redis.call('LTRIM', key, first - 1, -1) end
-  return #times - first + 1
 end
 local function logAdd(key, at)
   local last = tonumber(redis.call('LINDEX', key, -1) or 0)

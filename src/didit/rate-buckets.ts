@@ -93,6 +93,10 @@ export function windowWait(times: readonly number[], limit: number, now: number,
     const x = times[i]!;
     if (x <= now - WINDOW_MS) continue;
     const room = Math.floor(limit - 1 - keep - (times.length - i));
+    // A call with room for more than a steady flow's whole window holds the next call back to
+    // no later than itself, and every later call has more room: only the oldest calls are read
+    // (all of a log as long as the limit, none of one far under it).
+    if ((WINDOW_MS * (room + 1)) / steady >= WINDOW_MS + 1) break;
     // Room for none: wait until x leaves the window; else until the steady flow's share of what
     // is left of x's window is under room + 1 calls.
     at = Math.max(at, room < 0 ? x + WINDOW_MS : Math.floor(x + WINDOW_MS - (WINDOW_MS * (room + 1)) / steady) + 1);

@@ -1,7 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import pino from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Redis } from 'ioredis';
+import { createFleetBuckets } from '../../src/core/fleet-buckets.ts';
+import { WINDOW_MS, windowWait } from '../../src/didit/rate-buckets.ts';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
 import { freePort } from '../../src/lib/free-port.ts';
@@ -191,6 +195,41 @@ describe('one read of a session for the fleet, turns or not', () => {
     const both = [read(first, office, id), new Promise((resolve) => setTimeout(resolve, 200)).then(() => read(second, other, id))];
     expect(await Promise.all(both)).toEqual([null, null]);
     expect(decisions(sandbox)).toBe(1);
+  });
+});
+
+describe("Didit's limits counted in Redis", () => {
+  it('wait as long as the same log counted in memory says, reading only the calls that can hold a call back', async () => {
+    const keyPrefix = `test:${randomUUID()}:`;
+    const buckets = createFleetBuckets({ redisUrl: REDIS_URL, keyPrefix, instances: 1, log: pino({ level: 'silent' }) });
+    const redis = new Redis(REDIS_URL);
+    cleanups.push(() => buckets.close(), () => redis.quit());
+    const redisNow = async () => {
+      const [seconds, micros] = await redis.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    };
+    const limits = fc.oneof(fc.integer({ min: 1, max: 200 }), fc.double({ min: 10, max: 200, noNaN: true }), fc.integer({ min: 1_000, max: 10_000_000 }));
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.integer({ min: 0, max: WINDOW_MS + 2_000 }), { maxLength: 300 }), limits, async (offsets, limit) => {
+        const bucket = { key: `didit:${randomUUID()}`, limit, shape: 'strict' as const };
+        // Calls of the last window (5 s clear of its edge, so that none leaves it while the script
+        // runs), some let through for a little later than now.
+        const start = await redisNow();
+        const times = offsets.sort((a, b) => a - b).map((offset) => start - WINDOW_MS + 5_000 + offset);
+        if (times.length > 0) await redis.rpush(keyPrefix + bucket.key, ...times);
+        const before = await redisNow();
+        // A turn that cannot wait at all: refused with the wait, nothing taken.
+        const turn = await buckets.take([bucket], -1e15);
+        const after = await redisNow();
+        expect(turn.ok).toBe(false);
+        // The script read Redis's clock between the two readings of it here.
+        const wait = turn.ok ? 0 : turn.retryAfterMs;
+        expect(wait).toBeLessThanOrEqual(windowWait(times, limit, before));
+        expect(wait).toBeGreaterThanOrEqual(windowWait(times, limit, after));
+        expect(await redis.llen(keyPrefix + bucket.key)).toBe(times.length);
+      }),
+      { numRuns: 150 },
+    );
   });
 });
 

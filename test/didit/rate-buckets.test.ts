@@ -77,6 +77,31 @@ describe('strict buckets: sliding logs', () => {
     );
   });
 
+  it('reads only the calls that can hold the next one back, and gives the wait reading them all gives', () => {
+    // Every call of the log read, as the rule says it (and as it was written before it stopped early).
+    const readingAll = (times: number[], limit: number, now: number, keep: number) => {
+      const steady = limit * STEADY_SHARE;
+      let at = now;
+      times.forEach((x, i) => {
+        if (x <= now - WINDOW_MS) return;
+        const room = Math.floor(limit - 1 - keep - (times.length - i));
+        at = Math.max(at, room < 0 ? x + WINDOW_MS : Math.floor(x + WINDOW_MS - (WINDOW_MS * (room + 1)) / steady) + 1);
+      });
+      if (times.length > 0) at = Math.max(at, times[times.length - 1]!);
+      return Math.ceil(at - now);
+    };
+    // Logs as long as the limit and far longer (a limit lifted far above use), whole and fractional
+    // times, some calls let through for later than now.
+    const time = fc.oneof(fc.integer({ min: 0, max: 70_000 }), fc.double({ min: 0, max: 70_000, noNaN: true }));
+    fc.assert(
+      fc.property(fc.array(time, { maxLength: 400 }), fc.oneof(limits, fc.integer({ min: 1_000, max: 10_000_000 })), fc.integer({ min: 0, max: 30 }), fc.integer({ min: 0, max: 70_000 }), (times, limit, keep, now) => {
+        times.sort((a, b) => a - b);
+        expect(windowWait(times, limit, now, keep)).toBe(readingAll(times, limit, now, keep));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it.each([100, 50, 20, 10, 4, 1])('lets a greedy caller alone use nearly all of %i a minute, a quarter of it at once', async (limit) => {
     const times = await greedy({ key: 'didit:decision', limit, shape: 'strict' }, 50, 5);
     expect(busiestMinute(times)).toBeLessThanOrEqual(limit);
