@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import { DiditNotFoundError, DiditRateLimitedError } from '../didit/errors.ts';
 import type { Decision } from '../domain/model.ts';
 import type { LiveQueue } from '../core/live-queue.ts';
@@ -91,7 +92,7 @@ builder.subscriptionField('sessionStatusChanged', (t) =>
         const decision = await attach(ctx, caller, id, includeCurrent ?? false);
         // The current status carries no time of ours: what follows it is ordered by the moves Didit makes.
         const current = includeCurrent && decision ? { sessionId: id, status: decision.status, timestamp: Math.floor(Date.now() / 1000), observed: true } : undefined;
-        return follow(live, { first: current, once: true, release, expiresAt: caller.expiresAt });
+        return follow(live, { first: current, oneSession: true, release, expiresAt: caller.expiresAt });
       } catch (error) {
         release();
         await live.return();
@@ -118,6 +119,9 @@ builder.subscriptionField('reviewQueue', (t) =>
     resolve: (event) => event,
   }),
 );
+
+/** Sessions whose last status a subscription remembers, to send none twice in a row (the queue's: the most recently changed). */
+const REMEMBERED_SESSIONS = 1_000;
 
 /** Longest a subscriber's first read waits for Didit's pace before the subscription is refused. */
 const ATTACH_WAIT_MS = 60_000;
@@ -153,23 +157,27 @@ async function attach(ctx: GatewayContext, caller: Caller, id: string, includeCu
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
- * A subscription's events: `first` if given, then those of `live` that `keep` takes, ending after
- * DELETED, when the caller's token expires, or when the client leaves. Not a Repeater nor a
- * generator: whatever ends it (`return()` before any `next()` included, as graphql-ws does when a
- * client completes at once), its slot is given back and its events let go at once.
+ * A subscription's events: `first` if given, then those of `live` that `keep` takes, ending when
+ * the caller's token expires, when the client leaves, or (following `oneSession`) after DELETED.
+ * Not a Repeater nor a generator: whatever ends it (`return()` before any `next()` included, as
+ * graphql-ws does when a client completes at once), its slot is given back and its events let go
+ * at once.
  *
- * Following one session (`once`), a status is never sent twice in a row: the record of what was
- * announced lives in Redis, and a Redis that restarted empty takes a status read or re-delivered
- * after it as news once more. After `first` (a status read, which no timestamp of Didit's orders),
- * an event that came in during the read is sent only when Didit can move from `first` to it.
+ * A session's status is never sent twice in a row (to the queue's subscribers as to the session's
+ * own): the record of what was announced lives in Redis, and a Redis that restarted empty takes a
+ * status read or re-delivered after it as news once more. After `first` (a status read, which no
+ * timestamp of Didit's orders), an event that came in during the read is sent only when Didit can
+ * move from `first` to it.
  */
 function follow(
   live: LiveQueue<StatusEvent>,
-  options: { first?: StatusEvent; once?: boolean; keep?: (event: StatusEvent) => boolean; release: () => void; expiresAt?: number },
+  options: { first?: StatusEvent; oneSession?: boolean; keep?: (event: StatusEvent) => boolean; release: () => void; expiresAt?: number },
 ): AsyncIterableIterator<StatusEvent> {
-  const { first, once = false, keep = () => true, release } = options;
+  const { first, oneSession = false, keep = () => true, release } = options;
   let pending = first;
-  let last = first?.status;
+  // The last status seen of each session, sent or not (the queue's: of the most recently changed).
+  const seen = new LRUCache<string, string>({ max: REMEMBERED_SESSIONS });
+  if (first) seen.set(first.sessionId, first.status);
   // Events that came in while `first` was read: they may tell of a change the read already shows.
   let early = first ? live.size : 0;
   let ended = false;
@@ -197,10 +205,11 @@ function follow(
         const event = result.value;
         const duringRead = early > 0;
         if (duringRead) early -= 1;
-        if (!keep(event) || (once && event.status === last)) continue;
-        if (duringRead && last !== undefined && mayFollow(last, event.status) === false) continue;
-        last = event.status;
-        if (event.status === DELETED_STATUS) end();
+        const last = seen.get(event.sessionId);
+        if (event.status === last || (duringRead && last !== undefined && mayFollow(last, event.status) === false)) continue;
+        seen.set(event.sessionId, event.status);
+        if (!keep(event)) continue;
+        if (oneSession && event.status === DELETED_STATUS) end();
         return { value: event, done: false };
       }
       end();

@@ -111,7 +111,7 @@ it('ends open subscriptions cleanly when the gateway closes', async () => {
 });
 
 describe('sessionStatusChanged with Redis', () => {
-  it('never sends a session’s status twice in a row, even when a Redis restarted empty takes it as news again', async () => {
+  it('never sends a session’s status twice in a row, even when a Redis restarted empty takes it as news again; the queue goes on after an erasure', async () => {
     const port = await freePort();
     const redis = await startRedis(port);
     const url = `redis://127.0.0.1:${port}`;
@@ -119,8 +119,10 @@ describe('sessionStatusChanged with Redis', () => {
     const fleet = await startTestGateway({ REDIS_URL: url, DECISION_CACHE_KEY: randomBytes(32).toString('base64') });
     try {
       const id = randomUUID();
-      const sub = subscribeSse(fleet.url, await fleet.token('office', ['reviewer']), 'subscription($id: ID!) { sessionStatusChanged(sessionId: $id) { status } }', { id });
-      await sub.opened;
+      const office = await fleet.token('office', ['reviewer']);
+      const sub = subscribeSse(fleet.url, office, 'subscription($id: ID!) { sessionStatusChanged(sessionId: $id) { status } }', { id });
+      const queue = subscribeSse(fleet.url, office, 'subscription { reviewQueue { sessionId status } }', {});
+      await Promise.all([sub.opened, queue.opened]);
       const at = Math.floor(Date.now() / 1000);
       expect(await fleet.services.events.record({ sessionId: id, status: 'Approved', timestamp: at })).toBe(true);
       // What was announced is gone (a restart without persistence): a revalidation read finding
@@ -131,6 +133,18 @@ describe('sessionStatusChanged with Redis', () => {
       const results = await sub.next(2);
       expect(results.map((r) => r.data?.sessionStatusChanged?.status)).toEqual(['APPROVED', 'DECLINED']);
       await sub.close();
+      // The back office's queue likewise; and one session erased does not end it.
+      const other = randomUUID();
+      expect(await fleet.services.events.record({ sessionId: id, status: 'Deleted', timestamp: at + 2 })).toBe(true);
+      expect(await fleet.services.events.record({ sessionId: other, status: 'In Review', timestamp: at + 3 })).toBe(true);
+      const queued = await queue.next(4);
+      expect(queued.map((r) => r.data?.reviewQueue)).toEqual([
+        { sessionId: id, status: 'APPROVED' },
+        { sessionId: id, status: 'DECLINED' },
+        { sessionId: id, status: 'DELETED' },
+        { sessionId: other, status: 'IN_REVIEW' },
+      ]);
+      await queue.close();
     } finally {
       await fleet.close();
       admin.disconnect();
