@@ -227,6 +227,7 @@ describe("Didit's limits counted in Redis", () => {
         expect(wait).toBeLessThanOrEqual(windowWait(times, limit, before));
         expect(wait).toBeGreaterThanOrEqual(windowWait(times, limit, after));
         expect(await redis.llen(keyPrefix + bucket.key)).toBe(times.length);
+        await redis.del(keyPrefix + bucket.key);
       }),
       { numRuns: 150 },
     );

@@ -84,7 +84,8 @@ describe('the operation limit', () => {
     expect([other, again].filter((o) => o instanceof RateLimited).length).toBeGreaterThanOrEqual(1);
   });
 
-  it('with Redis, never serves a caller more than the bucket gives plus what leases hold, nor refuses it before the bucket minus that (property)', async () => {
+  // (Twelve fleets of up to three instances, each connecting to Redis: a minute on a loaded machine.)
+  it('with Redis, never serves a caller more than the bucket gives plus what leases hold, nor refuses it before the bucket minus that (property)', { timeout: 60_000 }, async () => {
     let run = 0;
     await fc.assert(
       fc.asyncProperty(
