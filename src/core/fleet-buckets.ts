@@ -260,6 +260,8 @@ export interface FleetBucketsOptions {
   /** Instances in the fleet: when counting alone, each takes limit / instances. */
   instances: number;
   log: Logger;
+  /** A Redis command slower than this counts alone (1000 ms by default): a slow Redis never holds a request up long. */
+  commandTimeoutMs?: number;
 }
 
 /**
@@ -294,7 +296,7 @@ export function createFleetBuckets(options: FleetBucketsOptions): FleetBuckets {
   if (!options.redisUrl) return { ...aloneBuckets, ...aloneTurns, use: aloneUse, shared: () => false, close: async () => {} };
 
   // Commands fail at once while Redis is away, instead of queueing in memory.
-  const redis = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 1000 });
+  const redis = new Redis(options.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: options.commandTimeoutMs ?? 1000 });
   traceRedisCommands(redis, 'budget');
   redis.defineCommand('budgetTake', { lua: TAKE });
   redis.defineCommand('budgetHoldOff', { lua: HOLD_OFF, numberOfKeys: 1 });
