@@ -80,6 +80,11 @@ export function startRelay(stubOrigin: string): Promise<{ pid: number; origin: s
   return forkServer('./relay.ts', 'relay', { RELAY_TARGET_PORT: new URL(stubOrigin).port });
 }
 
+/** The least GraphQL server reading the stub (see floor.ts), of one kind. */
+export function startFloor(stubOrigin: string, accessToken: string, kind: 'yoga' | 'yoga-jit' | 'jit' | 'hop'): Promise<{ pid: number; origin: string }> {
+  return forkServer('./floor.ts', `floor (${kind})`, { FLOOR_STUB_ORIGIN: stubOrigin, FLOOR_ACCESS_TOKEN: accessToken, FLOOR_KIND: kind, NODE_ENV: 'production' });
+}
+
 export interface LoadGenerator {
   pid: number;
   run(job: HttpJob): Promise<HttpResult>;

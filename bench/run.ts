@@ -18,6 +18,9 @@
  *   npm run bench -- --tracing=0.01    any of the above with tracing on in every gateway (sampled at that ratio)
  *   npm run bench -- --ab=… --creates  a compare mode with createSession instead of the frontend query
  *   npm run bench -- --fleet           the cases of the gateway on Redis alone (with direct and relay before them)
+ *   npm run bench -- --floor           the uncached frontend query (cache off) beside the least GraphQL servers that answer
+ *                                      it by reading the stub (floor.ts: Yoga, Yoga + graphql-jit, graphql-jit alone)
+ *                                      and the relay, at 1 and 64 connections, in turns, twice: what the stack costs
  *   npm run bench -- --duration=10     seconds per timed run (default 5)
  *
  * Targets not met are reported, not failures: the exit code is 0 unless the benchmark itself broke.
@@ -50,6 +53,7 @@ import {
   startGateway,
   startLoadGenerator,
   startRedis,
+  startFloor,
   startRelay,
   startStub,
   type BenchRedis,
@@ -77,6 +81,8 @@ const TRACING_RATIO = args.find((arg) => arg.startsWith('--tracing='))?.slice('-
 const CREATES = args.includes('--creates');
 /** The fleet group alone (direct, relay, the gateway on a Redis of its own). */
 const FLEET_ONLY = args.includes('--fleet');
+/** `--floor`: the uncached path beside the least GraphQL servers on the same stack (floor.ts). */
+const FLOOR = args.includes('--floor');
 const ROUNDS = Number(args.find((arg) => arg.startsWith('--rounds='))?.split('=')[1] ?? 3);
 if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1 && ROUNDS <= 20)) throw new Error('--rounds must be a whole number from 1 to 20');
 const SECONDS = Number(args.find((arg) => arg.startsWith('--duration='))?.split('=')[1] ?? 5);
@@ -570,6 +576,54 @@ async function quickRun(): Promise<void> {
   console.log(formatCases(cases));
 }
 
+/**
+ * `--floor`: the relay, the least GraphQL servers on the gateway's stack (floor.ts) and the
+ * gateway (cache off), the frontend query at 1 and 64 connections, in turns, twice. Every row is
+ * compared with the relay measured just before it in its turn.
+ */
+async function floorRun(): Promise<void> {
+  const kinds = ['yoga', 'yoga-jit', 'jit'] as const;
+  const floors = [];
+  for (const kind of kinds) floors.push({ kind, ...(await startFloor(stub.origin, ACCESS_TOKEN, kind)) });
+  const hop = await startFloor(stub.origin, ACCESS_TOKEN, 'hop');
+  const floorJob =
+    (origin: string): JobFor =>
+    (ids) => ({
+      type: 'http',
+      url: `${origin}/graphql`,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      bodies: ids.map((id) => graphqlBody(FRONTEND_QUERY, { id })),
+      graphql: true,
+    });
+  for (const floor of floors) checkFrontend(await postGraphql(floor.origin, callers.applicant, graphqlBody(FRONTEND_QUERY, { id: randomUUID() })));
+  await startCheckedGateway('off');
+  const gatewayProcess = gateway!;
+  const cases: CaseRow[] = [];
+  /** Each row's req/s and CPU against the undici hop measured just before it. */
+  const againstHop: string[] = [];
+  for (let round = 0; round < 2; round++) {
+    for (const c of [1, 64]) {
+      gateway = undefined;
+      cases.push((await measure('relay decision', '-', 'decision', relayDecision, c, relay.pid)).row);
+      const hopRow = (await measure('undici hop', '-', 'decision', (ids) => ({ ...directDecision(ids), url: hop.origin }), c, hop.pid)).row;
+      cases.push(hopRow);
+      const rows: CaseRow[] = [];
+      for (const floor of floors) rows.push((await measure(`floor: ${floor.kind}`, '-', 'decision', floorJob(floor.origin), c, floor.pid)).row);
+      gateway = gatewayProcess;
+      rows.push((await measure('frontend query', 'off', 'decision', frontend, c)).row);
+      cases.push(...rows);
+      for (const row of rows) {
+        againstHop.push(`${row.case.padEnd(16)} ${String(c).padStart(4)} conn  ${(row.rps / hopRow.rps).toFixed(2)}x  ${(row.p50 - hopRow.p50).toFixed(3).padStart(7)} ms p50  ${(row.cpuMsPerOp! / hopRow.cpuMsPerOp!).toFixed(1)}x CPU`);
+      }
+    }
+  }
+  compare(cases);
+  printHeader(machine());
+  console.log(formatCases(cases));
+  console.log(`\nAgainst the undici hop measured just before (req/s ratio, added p50, CPU a request ratio):\n${againstHop.join('\n')}`);
+}
+
 /** The PDF case alone, on a fresh gateway: for working on the download path (`--profile`: under `--cpu-prof`). */
 async function pdfRun(): Promise<void> {
   const { tokensBefore } = await startCheckedGateway('on', PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${RESULTS}`] : []);
@@ -692,7 +746,7 @@ try {
         )
       : TRACING_COMPARE
       ? compareVariants(TRACING_VARIANTS, (['on', 'decisions'] as const).find((mode) => args.includes(`--cache=${mode}`)) ?? 'off', 'tracing-latest.json')
-      : QUICK ? quickRun() : PDF_ONLY ? pdfRun() : PROFILE ? profileRun() : fullRun());
+      : FLOOR ? floorRun() : QUICK ? quickRun() : PDF_ONLY ? pdfRun() : PROFILE ? profileRun() : fullRun());
 } finally {
   await gateway?.stop();
   sampler.stop();
