@@ -24,10 +24,10 @@ export interface CaseRow {
   vsDirect?: number;
   /** Gateway p50 - direct p50, in ms. */
   addedP50?: number;
-  /** The same against the bare TCP relay (the hop) measured last before it. */
-  vsRelay?: number;
-  addedP50Relay?: number;
-  /** CPU of the hop (gateway or relay) per 2xx answer, in ms. */
+  /** The same against the bare undici hop (floor.ts, `hop`) measured last before it. */
+  vsHop?: number;
+  addedP50Hop?: number;
+  /** CPU of the process answering (gateway, relay or hop) per 2xx answer, in ms. */
   cpuMsPerOp?: number;
   /** Commands Redis ran (inside scripts included) per 2xx answer, when the gateway has a Redis. */
   redisPerOp?: number;
@@ -105,8 +105,8 @@ export function formatCases(rows: CaseRow[]): string {
       String(r.graphqlErrors),
       r.vsDirect === undefined ? '-' : `${r.vsDirect.toFixed(2)}x`,
       fixed(r.addedP50, 3),
-      r.vsRelay === undefined ? '-' : `${r.vsRelay.toFixed(2)}x`,
-      fixed(r.addedP50Relay, 3),
+      r.vsHop === undefined ? '-' : `${r.vsHop.toFixed(2)}x`,
+      fixed(r.addedP50Hop, 3),
       fixed(r.cpuMsPerOp, 3),
       r.upstreamPerOp.toFixed(3),
       fixed(r.redisPerOp, 3),
