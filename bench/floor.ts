@@ -1,8 +1,8 @@
 /**
  * The least GraphQL server that answers the bench's frontend query by reading Didit: no caller
  * check, no budget, no cache, no limits, no metrics, nothing kept, nothing checked in Didit's
- * answer. It measures what the stack itself costs on the uncached path, beside the bare relay and
- * the gateway (`npm run bench -- --floor`):
+ * answer. It measures what the stack itself costs on the uncached path, beside the relay, the hop
+ * and the gateway (`npm run bench -- --floor`):
  *
  * - `FLOOR_KIND=yoga`: graphql-yoga as documented (`createServer(createYoga({ schema }))`).
  * - `FLOOR_KIND=yoga-jit`: the same with `useGraphQlJit()`, as the gateway runs queries.
@@ -14,8 +14,8 @@
  * decision GET on with undici and its answer back unread, the least an HTTP gateway costs.
  */
 import { createServer, type IncomingMessage } from 'node:http';
-import { useGraphQlJit } from '@envelop/graphql-jit';
 import type { AddressInfo } from 'node:net';
+import { useGraphQlJit } from '@envelop/graphql-jit';
 import { parse, validate, type ExecutionResult } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 import { createSchema, createYoga } from 'graphql-yoga';
