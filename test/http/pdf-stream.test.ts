@@ -3,6 +3,7 @@ import { get, type IncomingMessage, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import { startGateway, type RunningGateway } from '../../src/gateway.ts';
+import { drained } from '../../src/lib/drained.ts';
 import { TOKEN_ROUTE, json, startFakeUpstream, tokenAnswer } from '../support/fake-upstream.ts';
 import { CapturedLogs, TEST_JWT_SECRET, startTestGateway } from '../support/gateway.ts';
 import { SignJWT } from 'jose';
@@ -25,7 +26,7 @@ async function streamPdf(res: ServerResponse) {
   res.once('close', () => (served.closed = !res.writableFinished));
   while (served.bytes < SIZE && !res.destroyed) {
     served.bytes += CHUNK.length;
-    if (!res.write(CHUNK)) await new Promise((resolve) => res.once('drain', resolve).once('close', resolve));
+    if (!res.write(CHUNK)) await drained(res);
   }
   res.end();
 }
