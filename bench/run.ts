@@ -664,19 +664,24 @@ const median = (values: number[]) => {
  * The frontend query (with `cache`) against every set-up of `variants`, all running at once
  * (idle ones cost nothing): each round measures every set-up at every concurrency, the set-ups
  * taking turns in an order that rotates from round to round, so that the machine's drift (other
- * work on a shared machine) falls on each alike. Medians over the rounds are compared.
+ * work on a shared machine) falls on each alike. Each round starts every set-up afresh: one
+ * process keeps its speed for life, and two processes of the same build differ by up to a
+ * quarter on this machine, so a set-up measured in one process would compare processes, not
+ * builds. Medians over the rounds are compared.
  */
 async function compareVariants(variants: Variant[], cache: CacheMode, file: string): Promise<void> {
-  const started: GatewayProcess[] = [];
-  for (const variant of variants) {
-    await startCheckedGateway(cache, [], variant.env, variant.entry);
-    progress(`  that is: ${variant.name}`);
-    started.push(gateway!);
-  }
+  let started: GatewayProcess[] = [];
   const runs = new Map<string, CaseRow[]>();
   const direct = new Map<number, number[]>();
   for (let round = 0; round < ROUNDS; round++) {
     progress(`round ${round + 1} of ${ROUNDS}`);
+    for (const child of started) await child.stop();
+    started = [];
+    for (const variant of variants) {
+      await startCheckedGateway(cache, [], variant.env, variant.entry);
+      if (round === 0) progress(`  that is: ${variant.name}`);
+      started.push(gateway!);
+    }
     for (const c of CONCURRENCIES) {
       gateway = undefined;
       direct.set(c, [...(direct.get(c) ?? []), (await measure('direct decision', '-', 'decision', directDecision, c)).row.rps]);
