@@ -176,7 +176,8 @@ function follow(
   const { first, oneSession = false, keep = () => true, release } = options;
   let pending = first;
   // The last status seen of each session, sent or not (the queue's: of the most recently changed).
-  const seen = new LRUCache<string, string>({ max: REMEMBERED_SESSIONS });
+  // LRUCache allocates for `max` at once: a session's own subscription keeps one, not a thousand.
+  const seen = new LRUCache<string, string>({ max: oneSession ? 1 : REMEMBERED_SESSIONS });
   if (first) seen.set(first.sessionId, first.status);
   // Events that came in while `first` was read: they may tell of a change the read already shows.
   let early = first ? live.size : 0;
